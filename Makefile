@@ -83,8 +83,8 @@ uninstall: envtest ## Remove the CRDs (and every Breakwater object) from the clu
 
 .PHONY: deploy
 deploy: manifests envtest ## Deploy the manager to the cluster of the current kubeconfig, with image $(IMG).
-	kubectl=$$(hack/envtest-assets.sh)/kubectl; dir=$$(mktemp -d); cp -r config "$$dir/"; \
-	(cd "$$dir/config/manager" && "$$kubectl" kustomize . >/dev/null && sed -i "s#newName: .*#newName: $${IMG%:*}#; s#newTag: .*#newTag: $${IMG##*:}#" kustomization.yaml); \
+	kubectl="$$(hack/envtest-assets.sh)/kubectl"; img='$(IMG)'; dir=$$(mktemp -d); cp -r config "$$dir/"; \
+	sed -i "s#newName: .*#newName: $${img%:*}#; s#newTag: .*#newTag: $${img##*:}#" "$$dir/config/manager/kustomization.yaml"; \
 	"$$kubectl" apply --server-side -k "$$dir/config/default"; rm -rf "$$dir"
 
 .PHONY: undeploy

@@ -1,0 +1,132 @@
+// Package manager builds Breakwater's controller-runtime manager: scheme, health and readiness
+// probes, an authenticated metrics endpoint and leader election. cmd/manager parses flags into
+// Options; tests start the same manager against a real API server.
+package manager
+
+import (
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
+)
+
+// Options are the manager's settings; every field is a flag of cmd/manager (docs/manager.md).
+type Options struct {
+	MetricsAddr          string
+	SecureMetrics        bool
+	EnableHTTP2          bool
+	ProbeAddr            string
+	LeaderElect          bool
+	LeaderElectionID     string
+	LeaderElectionNS     string
+	LeaseDuration        time.Duration
+	RenewDeadline        time.Duration
+	RetryPeriod          time.Duration
+	WebhookPort          int
+	WebhookCertDir       string
+	GracefulShutdownTime time.Duration
+}
+
+// BindFlags registers the options as flags with their defaults.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8443",
+		"Address the metrics endpoint listens on, e.g. :8443 (HTTPS) or :8080 (with --metrics-secure=false); 0 turns it off.")
+	fs.BoolVar(&o.SecureMetrics, "metrics-secure", true,
+		"Serve metrics over HTTPS and only to callers the API server authenticates and authorizes (TokenReview and SubjectAccessReview for GET /metrics).")
+	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false,
+		"Allow HTTP/2 on the metrics and webhook servers; off by default because of the HTTP/2 Rapid Reset and Stream Cancellation CVEs.")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", false,
+		"Elect a leader through a Lease so that only one replica acts; config/manager turns it on.")
+	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "breakwater-manager.breakwater.dev", "Name of the leader-election Lease.")
+	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "",
+		"Namespace of the leader-election Lease; empty means the manager's own namespace.")
+	fs.DurationVar(&o.LeaseDuration, "leader-election-lease-duration", 15*time.Second, "How long a leader's Lease lasts without renewal.")
+	fs.DurationVar(&o.RenewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before it steps down.")
+	fs.DurationVar(&o.RetryPeriod, "leader-election-retry-period", 2*time.Second, "How often candidates try to take the Lease.")
+	fs.IntVar(&o.WebhookPort, "webhook-port", 9443, "Port of the admission webhook server.")
+	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", "", "Folder holding tls.crt and tls.key for the webhook server; empty uses controller-runtime's default.")
+	fs.DurationVar(&o.GracefulShutdownTime, "graceful-shutdown-timeout", 30*time.Second,
+		"How long running reconciles and servers get to finish on shutdown.")
+}
+
+// Scheme returns a scheme with the Kubernetes kinds and Breakwater's.
+func Scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := breakwaterv1alpha1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// New builds the manager with probes, metrics and leader election. Controllers and the webhook are
+// added by their own packages.
+func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	s, err := Scheme()
+	if err != nil {
+		return nil, err
+	}
+	var tlsOpts []func(*tls.Config)
+	if !o.EnableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	metricsOpts := metricsserver.Options{
+		BindAddress:   o.MetricsAddr,
+		SecureServing: o.SecureMetrics,
+		TLSOpts:       tlsOpts,
+	}
+	if o.SecureMetrics {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        s,
+		Metrics:                       metricsOpts,
+		HealthProbeBindAddress:        o.ProbeAddr,
+		LeaderElection:                o.LeaderElect,
+		LeaderElectionID:              o.LeaderElectionID,
+		LeaderElectionNamespace:       o.LeaderElectionNS,
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &o.LeaseDuration,
+		RenewDeadline:                 &o.RenewDeadline,
+		RetryPeriod:                   &o.RetryPeriod,
+		GracefulShutdownTimeout:       &o.GracefulShutdownTime,
+		WebhookServer: webhook.NewServer(webhook.Options{
+			Port:    o.WebhookPort,
+			CertDir: o.WebhookCertDir,
+			TLSOpts: tlsOpts,
+		}),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("adding the health check: %w", err)
+	}
+	// Ready once the informer caches have synced, so a new replica is not sent traffic (webhook
+	// calls) before it can answer from the cache.
+	if err := mgr.AddReadyzCheck("readyz", func(req *http.Request) error {
+		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+			return errors.New("informer caches not synced")
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("adding the readiness check: %w", err)
+	}
+	return mgr, nil
+}
