@@ -7,7 +7,7 @@ import (
 // Money is an amount of US dollars as a decimal string, for example "0.003". It is a string so that
 // prices and budgets are never rounded by a float on their way through YAML, JSON and etcd.
 // +kubebuilder:validation:MinLength=1
-// +kubebuilder:validation:MaxLength=20
+// +kubebuilder:validation:MaxLength=19
 // +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]{1,9}([.][0-9]{1,9})?$')",message="must be a decimal amount of US dollars such as \"0.003\": digits, an optional point and at most 9 decimals, no sign or exponent"
 type Money string
 
@@ -67,7 +67,7 @@ type SecretKeyReference struct {
 // RetryPolicy bounds how the guard retries a failed call. Only what is safe is retried: connection
 // errors, throttling, 5xx answers and timeouts, and never once the first byte of an answer has reached
 // the application.
-// +kubebuilder:validation:XValidation:rule="!has(self.backoffBase) || !has(self.backoffMax) || !self.backoffBase.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || !self.backoffMax.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self.backoffBase) <= duration(self.backoffMax)",message="backoffBase must not be longer than backoffMax"
+// +kubebuilder:validation:XValidation:rule="!has(self.backoffBase) || !has(self.backoffMax) || !self.backoffBase.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || !self.backoffMax.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self.backoffBase) <= duration('0s') || duration(self.backoffMax) <= duration('0s') || duration(self.backoffBase) <= duration(self.backoffMax)",message="backoffBase must not be longer than backoffMax"
 type RetryPolicy struct {
 	// maxAttempts is the most attempts per request, the first one included; 1 turns retries off.
 	// Default: 3.
@@ -82,13 +82,13 @@ type RetryPolicy struct {
 	// +optional
 	// +kubebuilder:default="200ms"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="backoffBase must be a positive duration such as 200ms"
-	BackoffBase metav1.Duration `json:"backoffBase,omitempty"`
+	BackoffBase metav1.Duration `json:"backoffBase,omitzero"`
 
 	// backoffMax caps the backoff between two attempts. Default: 5s.
 	// +optional
 	// +kubebuilder:default="5s"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="backoffMax must be a positive duration such as 5s"
-	BackoffMax metav1.Duration `json:"backoffMax,omitempty"`
+	BackoffMax metav1.Duration `json:"backoffMax,omitzero"`
 
 	// budgetPercent caps retries at this percentage of the requests of the last 10 seconds, so an
 	// outage never multiplies traffic. 0 allows only minRetriesPerWindow. Default: 20.
@@ -111,7 +111,7 @@ type RetryPolicy struct {
 	// +optional
 	// +kubebuilder:default="10s"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="maxRetryAfter must be a positive duration such as 10s"
-	MaxRetryAfter metav1.Duration `json:"maxRetryAfter,omitempty"`
+	MaxRetryAfter metav1.Duration `json:"maxRetryAfter,omitzero"`
 }
 
 // CircuitBreaker stops calls to a target that keeps failing, and probes it again after a while.
@@ -135,7 +135,7 @@ type CircuitBreaker struct {
 	// +optional
 	// +kubebuilder:default="30s"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="window must be a positive duration such as 30s"
-	Window metav1.Duration `json:"window,omitempty"`
+	Window metav1.Duration `json:"window,omitzero"`
 
 	// consecutiveFailures also opens the circuit after this many failures in a row; 0 turns that
 	// check off. Default: 5.
@@ -150,7 +150,7 @@ type CircuitBreaker struct {
 	// +optional
 	// +kubebuilder:default="30s"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="openDuration must be a positive duration such as 30s"
-	OpenDuration metav1.Duration `json:"openDuration,omitempty"`
+	OpenDuration metav1.Duration `json:"openDuration,omitzero"`
 
 	// halfOpenProbes is how many trial calls a half-open circuit lets through at once; that many
 	// successes close it, one failure opens it again. Default: 1.

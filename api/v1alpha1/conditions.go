@@ -35,4 +35,16 @@ const (
 	ReasonSecretNotFound = "SecretNotFound"
 	// ReasonMetricsUnavailable: a metric source failed; the last decision is held.
 	ReasonMetricsUnavailable = "MetricsUnavailable"
+	// ReasonConfigInvalid: the guard config rendered from the referenced objects fails the guard's
+	// own validation; the message names the field to change.
+	ReasonConfigInvalid = "ConfigInvalid"
+	// ReasonAllTargetsAvailable: every target of a ModelEndpoint can take traffic.
+	ReasonAllTargetsAvailable = "AllTargetsAvailable"
+	// ReasonTargetsUnavailable: some target of a ModelEndpoint cannot take traffic.
+	ReasonTargetsUnavailable = "TargetsUnavailable"
+	// ReasonStaticLimit: a TokenQuota's limits are the static ones of its spec.
+	ReasonStaticLimit = "StaticLimit"
+	// ReasonServiceQuotaPending: a TokenQuota's tokens-per-minute limit comes from AWS Service Quotas
+	// and has not been read yet.
+	ReasonServiceQuotaPending = "ServiceQuotaPending"
 )

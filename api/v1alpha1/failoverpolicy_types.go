@@ -14,7 +14,8 @@ type FailoverPolicySpec struct {
 	// targets are the endpoint's target names this policy moves traffic between, most preferred
 	// first; at least two.
 	// +required
-	// +listType=set
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(t, self.indexOf(t) == self.lastIndexOf(t))",message="targets must name each target once"
 	// +kubebuilder:validation:MinItems=2
 	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:items:MaxLength=63
@@ -28,12 +29,12 @@ type FailoverPolicySpec struct {
 	// shift says how far and how fast traffic moves once a trigger fires.
 	// +optional
 	// +kubebuilder:default={}
-	Shift ShiftPolicy `json:"shift,omitempty"`
+	Shift ShiftPolicy `json:"shift,omitzero"`
 
 	// failback says how traffic returns to a preferred target once it is healthy again.
 	// +optional
 	// +kubebuilder:default={}
-	Failback FailbackPolicy `json:"failback,omitempty"`
+	Failback FailbackPolicy `json:"failback,omitzero"`
 
 	// requireValidatedTargets keeps traffic off targets that are not confirmed to serve the model
 	// (and its streaming mode) in their region. Default: true.
@@ -80,7 +81,7 @@ type FailoverTriggers struct {
 	// +optional
 	// +kubebuilder:default="2m"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('10s')",message="window must be at least 10s, so a trigger sees more than one scrape"
-	Window metav1.Duration `json:"window,omitempty"`
+	Window metav1.Duration `json:"window,omitzero"`
 
 	// minRequests is how many requests a target needs in the window before its rates count.
 	// Default: 20.
@@ -105,7 +106,7 @@ type ShiftPolicy struct {
 	// +optional
 	// +kubebuilder:default="1m"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="cooldown must be a positive duration such as 1m"
-	Cooldown metav1.Duration `json:"cooldown,omitempty"`
+	Cooldown metav1.Duration `json:"cooldown,omitzero"`
 }
 
 // FailbackPolicy says how traffic returns to a preferred target.
@@ -120,7 +121,7 @@ type FailbackPolicy struct {
 	// +optional
 	// +kubebuilder:default="5m"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="stablePeriod must be a positive duration such as 5m"
-	StablePeriod metav1.Duration `json:"stablePeriod,omitempty"`
+	StablePeriod metav1.Duration `json:"stablePeriod,omitzero"`
 
 	// stepPercent is how many percentage points of weight return per step; steps are a shift
 	// cooldown apart. Default: 25.

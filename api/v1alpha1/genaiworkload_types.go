@@ -58,12 +58,12 @@ type GenAIWorkloadSpec struct {
 	// shedding says how far the workload is scaled down when it is shed.
 	// +optional
 	// +kubebuilder:default={}
-	Shedding SheddingPolicy `json:"shedding,omitempty"`
+	Shedding SheddingPolicy `json:"shedding,omitzero"`
 
 	// guard sets the injected guard container.
 	// +optional
 	// +kubebuilder:default={}
-	Guard GuardSettings `json:"guard,omitempty"`
+	Guard GuardSettings `json:"guard,omitzero"`
 }
 
 // WorkloadReference names a scalable workload in the same namespace.

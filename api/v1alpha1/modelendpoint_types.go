@@ -46,22 +46,22 @@ type ModelEndpointSpec struct {
 	// limits are checked by the guard before any upstream call.
 	// +optional
 	// +kubebuilder:default={}
-	Limits ModelLimits `json:"limits,omitempty"`
+	Limits ModelLimits `json:"limits,omitzero"`
 
 	// timeouts bound how long the guard waits for a target.
 	// +optional
 	// +kubebuilder:default={}
-	Timeouts ModelTimeouts `json:"timeouts,omitempty"`
+	Timeouts ModelTimeouts `json:"timeouts,omitzero"`
 
 	// retry bounds how the guard retries failed calls.
 	// +optional
 	// +kubebuilder:default={}
-	Retry RetryPolicy `json:"retry,omitempty"`
+	Retry RetryPolicy `json:"retry,omitzero"`
 
 	// circuitBreaker is applied to every target separately.
 	// +optional
 	// +kubebuilder:default={}
-	CircuitBreaker CircuitBreaker `json:"circuitBreaker,omitempty"`
+	CircuitBreaker CircuitBreaker `json:"circuitBreaker,omitzero"`
 }
 
 // ModelTarget is one place that serves the model.
@@ -75,12 +75,14 @@ type ModelTarget struct {
 	Name string `json:"name"`
 
 	// weight is the target's relative share of traffic, 0–100. A target with weight 0 is a standby
-	// that only receives fallback and failover traffic. Default: 100.
+	// that only receives fallback and failover traffic. Weights are relative: the guards send each
+	// target weight/sum of all weights of the traffic (status.targets[].weight shows the resulting
+	// percentages). Default: 100.
 	// +optional
 	// +kubebuilder:default=100
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
-	Weight int32 `json:"weight"`
+	Weight *int32 `json:"weight,omitempty"`
 
 	// region is the AWS region of a bedrock or sagemaker target, e.g. us-east-1.
 	// +optional
@@ -166,15 +168,15 @@ type ModelLimits struct {
 }
 
 // ModelTimeouts bound the time spent on one request.
-// +kubebuilder:validation:XValidation:rule="!has(self.firstToken) || !has(self.request) || !self.firstToken.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || !self.request.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self.firstToken) <= duration(self.request)",message="firstToken must not be longer than request"
-// +kubebuilder:validation:XValidation:rule="!has(self.streamIdle) || !has(self.request) || !self.streamIdle.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || !self.request.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self.streamIdle) <= duration(self.request)",message="streamIdle must not be longer than request"
+// +kubebuilder:validation:XValidation:rule="!has(self.firstToken) || !has(self.request) || !self.firstToken.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || !self.request.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self.firstToken) <= duration('0s') || duration(self.request) <= duration('0s') || duration(self.firstToken) <= duration(self.request)",message="firstToken must not be longer than request"
+// +kubebuilder:validation:XValidation:rule="!has(self.streamIdle) || !has(self.request) || !self.streamIdle.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || !self.request.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self.streamIdle) <= duration('0s') || duration(self.request) <= duration('0s') || duration(self.streamIdle) <= duration(self.request)",message="streamIdle must not be longer than request"
 type ModelTimeouts struct {
 	// request is the deadline of a whole request, across all attempts and the whole stream.
 	// Default: 300s.
 	// +optional
 	// +kubebuilder:default="300s"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="request must be a positive duration such as 300s"
-	Request metav1.Duration `json:"request,omitempty"`
+	Request metav1.Duration `json:"request,omitzero"`
 
 	// firstToken is the longest wait for the first byte of an answer (the first event of a stream);
 	// an attempt that waits longer is abandoned and may be retried. Unset: only request applies.
@@ -186,7 +188,7 @@ type ModelTimeouts struct {
 	// +optional
 	// +kubebuilder:default="60s"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="streamIdle must be a positive duration such as 60s"
-	StreamIdle metav1.Duration `json:"streamIdle,omitempty"`
+	StreamIdle metav1.Duration `json:"streamIdle,omitzero"`
 }
 
 // ModelEndpointStatus is what the manager observed of a ModelEndpoint.
@@ -227,8 +229,8 @@ type TargetStatus struct {
 	// +kubebuilder:validation:MaxLength=63
 	Name string `json:"name"`
 
-	// weight is the share of traffic the guards give the target now, 0–100; failover may move it
-	// away from spec.targets[].weight.
+	// weight is the percentage of traffic the guards give the target now, 0–100; the weights of all
+	// targets sum to 100. Failover may move it away from spec.targets[].weight.
 	// +required
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100

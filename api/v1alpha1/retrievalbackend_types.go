@@ -82,22 +82,22 @@ type RetrievalBackendSpec struct {
 	// +optional
 	// +kubebuilder:default="2s"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="timeout must be a positive duration such as 2s"
-	Timeout metav1.Duration `json:"timeout,omitempty"`
+	Timeout metav1.Duration `json:"timeout,omitzero"`
 
 	// retry bounds how the guard retries failed calls.
 	// +optional
 	// +kubebuilder:default={}
-	Retry RetryPolicy `json:"retry,omitempty"`
+	Retry RetryPolicy `json:"retry,omitzero"`
 
 	// circuitBreaker protects the backend from calls while it keeps failing.
 	// +optional
 	// +kubebuilder:default={}
-	CircuitBreaker CircuitBreaker `json:"circuitBreaker,omitempty"`
+	CircuitBreaker CircuitBreaker `json:"circuitBreaker,omitzero"`
 
 	// onFailure says what the application gets when the backend fails.
 	// +optional
 	// +kubebuilder:default={}
-	OnFailure RetrievalFailurePolicy `json:"onFailure,omitempty"`
+	OnFailure RetrievalFailurePolicy `json:"onFailure,omitzero"`
 }
 
 // RetrievalFailurePolicy is what the guard answers when a retrieval backend fails.

@@ -35,7 +35,7 @@ type TokenQuotaSpec struct {
 	// limits are static limits; set at least one of them, or serviceQuota.
 	// +optional
 	// +kubebuilder:default={}
-	Limits QuotaLimits `json:"limits,omitempty"`
+	Limits QuotaLimits `json:"limits,omitzero"`
 
 	// serviceQuota reads the tokens-per-minute limit from AWS Service Quotas (for example a Bedrock
 	// model's on-demand tokens-per-minute quota), so the limit follows what AWS grants the account.
@@ -45,7 +45,7 @@ type TokenQuotaSpec struct {
 	// thresholds are percentages of the limit at which the quota changes state.
 	// +optional
 	// +kubebuilder:default={}
-	Thresholds QuotaThresholds `json:"thresholds,omitempty"`
+	Thresholds QuotaThresholds `json:"thresholds,omitzero"`
 
 	// mode is enforce (act on the state) or shadow (record the state and what would be done, and do
 	// nothing). Default: enforce.
@@ -99,7 +99,7 @@ type ServiceQuotaSource struct {
 	// +optional
 	// +kubebuilder:default="1h"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1m')",message="refreshInterval must be at least 1m"
-	RefreshInterval metav1.Duration `json:"refreshInterval,omitempty"`
+	RefreshInterval metav1.Duration `json:"refreshInterval,omitzero"`
 }
 
 // QuotaThresholds are percentages of a limit, ordered warn < shed <= hard.

@@ -35,6 +35,7 @@ type Options struct {
 	LeaseDuration        time.Duration
 	RenewDeadline        time.Duration
 	RetryPeriod          time.Duration
+	WebhookHost          string
 	WebhookPort          int
 	WebhookCertDir       string
 	GracefulShutdownTime time.Duration
@@ -57,6 +58,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.LeaseDuration, "leader-election-lease-duration", 15*time.Second, "How long a leader's Lease lasts without renewal.")
 	fs.DurationVar(&o.RenewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before it steps down.")
 	fs.DurationVar(&o.RetryPeriod, "leader-election-retry-period", 2*time.Second, "How often candidates try to take the Lease.")
+	fs.StringVar(&o.WebhookHost, "webhook-bind-host", "", "Address the webhook server binds to; empty means every interface.")
 	fs.IntVar(&o.WebhookPort, "webhook-port", 9443, "Port of the admission webhook server.")
 	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", "", "Folder holding tls.crt and tls.key for the webhook server; empty uses controller-runtime's default.")
 	fs.DurationVar(&o.GracefulShutdownTime, "graceful-shutdown-timeout", 30*time.Second,
@@ -107,6 +109,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		RetryPeriod:                   &o.RetryPeriod,
 		GracefulShutdownTimeout:       &o.GracefulShutdownTime,
 		WebhookServer: webhook.NewServer(webhook.Options{
+			Host:    o.WebhookHost,
 			Port:    o.WebhookPort,
 			CertDir: o.WebhookCertDir,
 			TLSOpts: tlsOpts,

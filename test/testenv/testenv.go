@@ -45,7 +45,17 @@ type Env struct {
 
 // Start starts kube-apiserver and etcd, installs config/crd/bases and waits until the CRDs are served.
 // Call Stop when done (TestMain is the usual place).
-func Start() (*Env, error) {
+func Start() (*Env, error) { return start(false) }
+
+// StartWithWebhooks is Start plus the admission webhooks of config/webhook/manifests.yaml, pointed at
+// a local webhook server: serve it on Webhook().LocalServingHost, LocalServingPort and
+// LocalServingCertDir.
+func StartWithWebhooks() (*Env, error) { return start(true) }
+
+// Webhook holds where the API server expects the webhook server.
+func (e *Env) Webhook() envtest.WebhookInstallOptions { return e.env.WebhookInstallOptions }
+
+func start(webhooks bool) (*Env, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
@@ -64,6 +74,11 @@ func Start() (*Env, error) {
 		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		Scheme:                s,
+	}
+	if webhooks {
+		env.WebhookInstallOptions = envtest.WebhookInstallOptions{
+			Paths: []string{filepath.Join(root, "config", "webhook", "manifests.yaml")},
+		}
 	}
 	cfg, err := env.Start()
 	if err != nil {
