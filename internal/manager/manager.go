@@ -9,12 +9,16 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -39,6 +43,14 @@ type Options struct {
 	WebhookPort          int
 	WebhookCertDir       string
 	GracefulShutdownTime time.Duration
+
+	Namespace            string
+	CertManagement       string
+	WebhookServiceName   string
+	WebhookSecretName    string
+	WebhookConfigName    string
+	GuardImage           string
+	GuardImagePullPolicy corev1.PullPolicy
 }
 
 // BindFlags registers the options as flags with their defaults.
@@ -54,15 +66,34 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		"Elect a leader through a Lease so that only one replica acts; config/manager turns it on.")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "breakwater-manager.breakwater.dev", "Name of the leader-election Lease.")
 	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "",
-		"Namespace of the leader-election Lease; empty means the manager's own namespace.")
+		"Namespace of the leader-election Lease; empty means --namespace.")
 	fs.DurationVar(&o.LeaseDuration, "leader-election-lease-duration", 15*time.Second, "How long a leader's Lease lasts without renewal.")
 	fs.DurationVar(&o.RenewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before it steps down.")
 	fs.DurationVar(&o.RetryPeriod, "leader-election-retry-period", 2*time.Second, "How often candidates try to take the Lease.")
 	fs.StringVar(&o.WebhookHost, "webhook-bind-host", "", "Address the webhook server binds to; empty means every interface.")
 	fs.IntVar(&o.WebhookPort, "webhook-port", 9443, "Port of the admission webhook server.")
-	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", "", "Folder holding tls.crt and tls.key for the webhook server; empty uses controller-runtime's default.")
+	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs",
+		"Folder holding tls.crt and tls.key of the webhook server: the mounted certificate Secret (config/manager).")
+	fs.StringVar(&o.Namespace, "namespace", ownNamespace(),
+		"The manager's own namespace, where it keeps the webhook certificate Secret and the leader-election Lease.")
+	fs.StringVar(&o.CertManagement, "webhook-cert-management", CertsSelf,
+		"Who provides the webhook's serving certificate: self (the manager creates, stores and rotates it and patches the caBundle) or external (e.g. cert-manager writes it into --webhook-cert-dir).")
+	fs.StringVar(&o.WebhookServiceName, "webhook-service-name", "breakwater-webhook-service", "Service in front of the webhook server; the certificate is issued for <service>.<namespace>.svc.")
+	fs.StringVar(&o.WebhookSecretName, "webhook-secret-name", "breakwater-webhook-server-cert", "Secret that holds the self-managed CA and serving certificate.")
+	fs.StringVar(&o.WebhookConfigName, "webhook-configuration-name", "breakwater-mutating-webhook-configuration",
+		"MutatingWebhookConfiguration whose caBundle the manager keeps current with self-managed certificates.")
+	fs.StringVar(&o.GuardImage, "guard-image", envOr("BREAKWATER_GUARD_IMAGE", "ghcr.io/breakwater-dev/breakwater:dev"),
+		"Image of the injected guard (it runs /guard); config/default sets it to the manager's own image.")
+	fs.StringVar((*string)(&o.GuardImagePullPolicy), "guard-image-pull-policy", string(corev1.PullIfNotPresent), "Pull policy of the injected guard: Always, IfNotPresent or Never.")
 	fs.DurationVar(&o.GracefulShutdownTime, "graceful-shutdown-timeout", 30*time.Second,
 		"How long running reconciles and servers get to finish on shutdown.")
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
 }
 
 // Scheme returns a scheme with the Kubernetes kinds and Breakwater's.
@@ -96,8 +127,16 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if o.SecureMetrics {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
+	if o.LeaderElectionNS == "" {
+		o.LeaderElectionNS = o.Namespace
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        s,
+		Scheme: s,
+		// The manager reads Secrets only in its own namespace (the webhook certificate), so its
+		// RBAC needs no cluster-wide access to Secrets.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Namespaces: map[string]cache.Config{o.Namespace: {}}},
+		}},
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.ProbeAddr,
 		LeaderElection:                o.LeaderElect,
