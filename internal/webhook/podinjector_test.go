@@ -13,10 +13,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
-	"github.com/breakwater-dev/breakwater/internal/manager"
 	"github.com/breakwater-dev/breakwater/internal/sidecar"
 	"github.com/breakwater-dev/breakwater/test/testenv"
 )
@@ -33,11 +35,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	wh := env.Webhook()
-	mgr, err := manager.New(env.Config, manager.Options{
-		MetricsAddr: "0", ProbeAddr: "0",
-		WebhookHost: wh.LocalServingHost, WebhookPort: wh.LocalServingPort, WebhookCertDir: wh.LocalServingCertDir,
-		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
-		GracefulShutdownTime: 5 * time.Second,
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:  env.Scheme,
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
+			Host: wh.LocalServingHost, Port: wh.LocalServingPort, CertDir: wh.LocalServingCertDir,
+		}),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
