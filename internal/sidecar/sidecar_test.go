@@ -96,7 +96,7 @@ func TestContainerTakesWorkloadSettings(t *testing.T) {
 func TestInjectIsIdempotentAndKeepsAppSettings(t *testing.T) {
 	pod := &corev1.Pod{Spec: corev1.PodSpec{
 		InitContainers: []corev1.Container{{Name: "migrate"}},
-		Containers: []corev1.Container{{Name: "app", Env: []corev1.EnvVar{{Name: "OPENAI_BASE_URL", Value: "http://mine"}}}},
+		Containers:     []corev1.Container{{Name: "app", Env: []corev1.EnvVar{{Name: "OPENAI_BASE_URL", Value: "http://mine"}}}},
 	}}
 	in := Input{Workload: workload(), ConfigMapName: "chat-guard", ConfigHash: "abc",
 		Providers: map[string]breakwaterv1alpha1.Provider{"llama": "openai"}}

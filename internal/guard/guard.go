@@ -1,0 +1,254 @@
+// Package guard is the Breakwater sidecar proxy: it sits between an application and its model
+// endpoints (/m/{endpoint}/...) and retrieval backends (/r/{backend}/...), checks limits and quota
+// before any upstream call, retries within a budget, breaks circuits per target, fails over across
+// targets, relays streams unbuffered and counts every token the providers report.
+//
+// Configuration is compiled into an immutable runtime state held in an atomic pointer. A request
+// loads the pointer once and finishes on that state, so a reload never changes a request midway;
+// breakers, retry budgets and the quota bucket of what still exists are carried from one state to
+// the next, so a reload (for example a weight shift by the manager) never resets protection.
+package guard
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/breakwater-dev/breakwater/internal/guardconfig"
+	"github.com/breakwater-dev/breakwater/internal/metrics"
+)
+
+// Options configure a Guard.
+type Options struct {
+	// Logger receives structured logs; never request or answer content. Default: discard.
+	Logger *slog.Logger
+	// Metrics are where the guard counts; required (metrics.Register on a registry of your own).
+	Metrics *metrics.Metrics
+	// AWSCredentials sign Bedrock and SageMaker requests (usually from config.LoadDefaultConfig:
+	// env, IRSA web identity, Pod Identity). When nil, AWS targets answer 503 credentials_unavailable.
+	AWSCredentials aws.CredentialsProvider
+	// Transport carries upstream requests. Default: a tuned clone of http.DefaultTransport.
+	Transport http.RoundTripper
+	// Now is the clock of breakers, budgets and buckets. Default time.Now.
+	Now func() time.Time
+	// Rand returns numbers in [0, 1) for weighted routing and jitter. Default math/rand/v2.
+	Rand func() float64
+}
+
+// Guard is the proxy. It is an http.Handler for the app-facing listener; Admin serves the
+// admin listener. Create it with New, then Load a config.
+type Guard struct {
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	creds   aws.CredentialsProvider
+	client  *http.Client
+	signer  *v4.Signer
+	now     func() time.Time
+	rand    func() float64
+
+	state atomic.Pointer[state]
+
+	// mu serialises loads; the protections below are only touched while holding it.
+	mu          sync.Mutex
+	protections *protections
+	lastHash    string
+}
+
+// New returns a Guard with no config: it answers 503 not_ready until a config is loaded.
+func New(o Options) *Guard {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		panic("guard.New: Options.Metrics is required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = defaultRand
+	}
+	if o.Transport == nil {
+		o.Transport = defaultTransport()
+	}
+	return &Guard{
+		log:         o.Logger,
+		metrics:     o.Metrics,
+		creds:       o.AWSCredentials,
+		client:      &http.Client{Transport: o.Transport, CheckRedirect: noRedirects},
+		signer:      v4.NewSigner(),
+		now:         o.Now,
+		rand:        o.Rand,
+		protections: newProtections(),
+	}
+}
+
+// noRedirects hands a redirect back to the app as it is: following one would re-send a signed
+// request or an API key to a place the config never named.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+func defaultTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	t.IdleConnTimeout = 90 * time.Second
+	// The guard asks for identity encoding itself; Go must not add gzip and buffer to decode it.
+	t.DisableCompression = true
+	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	return t
+}
+
+// Ready reports whether a valid config has been loaded.
+func (g *Guard) Ready() bool { return g.state.Load() != nil }
+
+// Load parses, validates and applies a config document. A bad document is refused, counted in
+// breakwater_guard_config_reloads_total{result="failure"} and logged without its content; the
+// last good config stays in force. Loading the same bytes again re-reads key files.
+func (g *Guard) Load(data []byte) error {
+	c, err := guardconfig.Parse(data)
+	if err == nil {
+		err = g.Apply(c)
+	}
+	sum := sha256.Sum256(data)
+	hash := hex.EncodeToString(sum[:8])
+	if err != nil {
+		g.metrics.ConfigReloads.WithLabelValues("failure").Inc()
+		g.log.Error("Refused guard config, keeping the last good one", "configHash", hash, "error", err)
+		return err
+	}
+	g.metrics.ConfigReloads.WithLabelValues("success").Inc()
+	g.metrics.ConfigLastReload.Set(float64(g.now().Unix()))
+	g.log.Info("Loaded guard config", "configHash", hash, "endpoints", len(c.Endpoints),
+		"retrievalBackends", len(c.RetrievalBackends), "quotaState", c.Quota.State)
+	return nil
+}
+
+// Apply compiles a parsed, validated config and swaps it in atomically.
+func (g *Guard) Apply(c *guardconfig.Config) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st, next, err := g.compile(c)
+	if err != nil {
+		return err
+	}
+	g.state.Store(st)
+	if st.bucket != nil {
+		g.metrics.QuotaAvailable.Set(float64(st.bucket.Available()))
+	} else {
+		g.metrics.QuotaAvailable.Set(0)
+	}
+	g.protections.retire(next, g.metrics)
+	g.protections = next
+	return nil
+}
+
+// ServeHTTP routes an app request.
+func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.metrics.InFlight.Inc()
+	defer g.metrics.InFlight.Dec()
+	st := g.state.Load()
+	path := r.URL.EscapedPath()
+	kind, name, rest := splitRoute(path)
+	if st == nil {
+		writeError(w, shapeFor(kind, st, name), http.StatusServiceUnavailable, ReasonNotReady, "the guard has no valid config yet")
+		g.metrics.RejectionsTotal.WithLabelValues("", ReasonNotReady).Inc()
+		return
+	}
+	switch kind {
+	case "m":
+		if ep := st.endpoints[name]; ep != nil {
+			g.serveModel(w, r, st, ep, rest)
+			return
+		}
+	case "r":
+		if b := st.backends[name]; b != nil {
+			g.serveRetrieval(w, r, b, rest)
+			return
+		}
+	}
+	writeError(w, shapeFor(kind, st, name), http.StatusNotFound, ReasonUnknownRoute,
+		"no endpoint or retrieval backend is configured for this path; use /m/{endpoint}/... or /r/{backend}/...")
+	g.metrics.RejectionsTotal.WithLabelValues("", ReasonUnknownRoute).Inc()
+}
+
+// splitRoute splits "/m/name/rest..." into "m", "name", "rest..." (rest still escaped).
+func splitRoute(escapedPath string) (kind, name, rest string) {
+	p := strings.TrimPrefix(escapedPath, "/")
+	kind, p, ok := strings.Cut(p, "/")
+	if !ok || (kind != "m" && kind != "r") {
+		return "", "", ""
+	}
+	name, rest, _ = strings.Cut(p, "/")
+	return kind, name, rest
+}
+
+func shapeFor(kind string, st *state, name string) shape {
+	if st == nil {
+		return shapeOpenAI
+	}
+	if kind == "m" {
+		if ep := st.endpoints[name]; ep != nil {
+			return ep.shape
+		}
+	}
+	if kind == "r" {
+		if b := st.backends[name]; b != nil && b.cfg.Type == guardconfig.OpenSearch {
+			return shapeOpenSearch
+		}
+		return shapeGenericSearch
+	}
+	return shapeOpenAI
+}
+
+// Admin returns the admin listener's handler: /metrics from gatherer, /healthz (the process
+// serves) and /readyz (a valid config is loaded).
+func (g *Guard) Admin(gatherer prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !g.Ready() {
+			http.Error(w, "no valid config loaded yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux
+}
+
+// The causes the per-attempt watchdog cancels with, to tell its timeouts from other ends.
+var (
+	errFirstTokenTimeout = errors.New("first token timeout")
+	errStreamIdleTimeout = errors.New("stream idle timeout")
+)
+
+// credentials fetches AWS credentials (cached by the provider) for one attempt.
+func (g *Guard) credentials(ctx context.Context) (aws.Credentials, error) {
+	if g.creds == nil {
+		return aws.Credentials{}, errors.New("no AWS credentials provider configured")
+	}
+	c, err := g.creds.Retrieve(ctx)
+	if err != nil {
+		return aws.Credentials{}, fmt.Errorf("retrieve AWS credentials: %w", err)
+	}
+	return c, nil
+}

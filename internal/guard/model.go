@@ -1,0 +1,456 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/breakwater-dev/breakwater/internal/guard/inspect"
+	"github.com/breakwater-dev/breakwater/internal/guard/retry"
+	"github.com/breakwater-dev/breakwater/internal/guardconfig"
+	"github.com/breakwater-dev/breakwater/internal/metrics"
+)
+
+// maxErrorBody bounds how much of a failed upstream answer is kept to pass on to the app.
+const maxErrorBody = 64 << 10
+
+// exchange is one app request to a model endpoint, from arrival to the last byte of the answer.
+type exchange struct {
+	w       http.ResponseWriter
+	r       *http.Request
+	st      *state
+	ep      *endpoint
+	op      operation
+	info    inspect.Info
+	body    []byte
+	stream  bool
+	start   time.Time
+	attempt int
+
+	// Set as the exchange goes.
+	target      *target
+	wrote       bool // the answer's status line went to the app: no retry from here on
+	answered    bool // a successful upstream answer began (tokens were generated)
+	ttft        time.Duration
+	in, out     int64
+	usageSeen   bool
+	streamError bool
+	outcome     string
+	reason      string
+}
+
+// attemptResult is the outcome of one upstream attempt.
+type attemptResult struct {
+	done       bool // the answer went to the app (success, a non-retryable error, or a broken stream)
+	success    bool // for the breaker: the target did its job (client errors included)
+	retryable  bool
+	outcome    string
+	reason     string      // why a failed attempt failed, when the upstream gave no answer
+	status     int         // the upstream's status when it answered with an error
+	header     http.Header // and its headers
+	body       []byte      // and (the start of) its body
+	retryAfter time.Duration
+	hasRA      bool
+}
+
+func (g *Guard) serveModel(w http.ResponseWriter, r *http.Request, st *state, ep *endpoint, rest string) {
+	x := &exchange{w: w, r: r, st: st, ep: ep, start: time.Now()}
+	defer g.account(x)
+	op, ok := parseModelRoute(ep.cfg.Provider, rest)
+	if !ok {
+		g.rejectModel(x, http.StatusNotFound, ReasonUnknownRoute, "this path is not a supported "+string(ep.cfg.Provider)+" operation")
+		return
+	}
+	x.op = op
+	if r.Method != http.MethodPost {
+		g.rejectModel(x, http.StatusMethodNotAllowed, ReasonInvalidRequest, "only POST is supported")
+		return
+	}
+	switch {
+	case st.quota.State == guardconfig.QuotaShedding && st.criticality == guardconfig.Sheddable:
+		g.rejectModel(x, http.StatusTooManyRequests, ReasonQuotaShed, "the token quota is shedding sheddable workloads")
+		return
+	case st.quota.State == guardconfig.QuotaExhausted && st.criticality != guardconfig.Critical:
+		g.rejectModel(x, http.StatusTooManyRequests, ReasonQuotaExhausted, "the token quota is exhausted")
+		return
+	}
+	body, err := readLimited(r.Body, ep.cfg.Limits.MaxRequestBytes)
+	if errors.Is(err, errTooLarge) {
+		g.rejectModel(x, http.StatusRequestEntityTooLarge, ReasonRequestTooLarge,
+			"the request body exceeds "+strconv.FormatInt(ep.cfg.Limits.MaxRequestBytes, 10)+" bytes")
+		return
+	}
+	if err != nil {
+		g.rejectModel(x, http.StatusBadRequest, ReasonInvalidRequest, "the request body could not be read")
+		return
+	}
+	clamp := minPositive(ep.cfg.Limits.MaxOutputTokens, st.quota.OutputTokenClamp)
+	info, body, err := inspectRequest(op, body, clamp)
+	if err != nil {
+		g.rejectModel(x, http.StatusBadRequest, ReasonInvalidRequest, "the request body is not valid JSON for this operation")
+		return
+	}
+	x.info, x.body = info, body
+	x.stream = info.Stream || op.eventStream()
+	if limit := ep.cfg.Limits.MaxPromptTokens; limit > 0 && info.PromptTokens > limit {
+		g.rejectModel(x, http.StatusBadRequest, ReasonPromptTooLarge,
+			"the prompt is estimated at "+strconv.FormatInt(info.PromptTokens, 10)+" tokens, above the limit of "+strconv.FormatInt(limit, 10))
+		return
+	}
+	var reserved int64
+	if st.bucket != nil {
+		reserved = info.PromptTokens + info.MaxTokens
+		if !st.bucket.Reserve(reserved) {
+			g.metrics.QuotaAvailable.Set(float64(st.bucket.Available()))
+			g.rejectModel(x, http.StatusTooManyRequests, ReasonQuotaExhausted, "the local token allowance per minute is used up")
+			return
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(r.Context(), ep.cfg.Timeouts.Request.D())
+	defer cancel()
+	ep.budget.Request()
+	g.attempts(ctx, x)
+
+	if st.bucket != nil {
+		actual := reserved
+		switch {
+		case x.usageSeen:
+			actual = x.in + x.out
+		case !x.answered:
+			actual = 0 // no answer was generated for the app
+		}
+		st.bucket.Settle(reserved, actual)
+		g.metrics.QuotaAvailable.Set(float64(st.bucket.Available()))
+	}
+}
+
+// rejectModel answers a guard-made error before or instead of an upstream answer.
+func (g *Guard) rejectModel(x *exchange, status int, reason, message string) {
+	if x.attempt > 0 {
+		x.w.Header().Set(HeaderAttempts, strconv.Itoa(x.attempt))
+	}
+	writeError(x.w, x.ep.shape, status, reason, message)
+	x.wrote = true
+	x.reason = reason
+	g.metrics.RejectionsTotal.WithLabelValues(x.ep.cfg.Name, reason).Inc()
+	if x.outcome == "" {
+		x.outcome = metrics.OutcomeRejected
+	}
+}
+
+// attempts runs the retry loop: targets in weighted order, skipping open breakers, within the
+// attempt cap, the retry budget and the request deadline; then answers the last failure.
+func (g *Guard) attempts(ctx context.Context, x *exchange) {
+	ep := x.ep
+	order := ep.order(g.rand)
+	next := 0
+	var last *attemptResult
+	var prev *target
+	sawOpen, budgetOut := false, false
+	for attempt := 1; attempt <= ep.cfg.Retry.MaxAttempts; attempt++ {
+		if attempt > 1 {
+			if !ep.budget.Allow() {
+				budgetOut = true
+				break
+			}
+			wait := ep.backoff.Delay(attempt-1, g.rand)
+			if last.hasRA && len(order) == 1 {
+				// Retry-After speaks for the server that sent it; with another target to go to it
+				// does not apply, with none it is honoured up to maxRetryAfter.
+				if last.retryAfter > ep.cfg.Retry.MaxRetryAfter.D() {
+					break
+				}
+				wait = max(wait, last.retryAfter)
+			}
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+				break
+			}
+			if !sleep(ctx, wait) {
+				break
+			}
+		}
+		t, done, pos, open := pickTarget(order, next)
+		sawOpen = sawOpen || open
+		if t == nil {
+			break
+		}
+		next = (pos + 1) % len(order)
+		from := prev
+		if from == nil {
+			from = order[0]
+		}
+		if t != from {
+			g.metrics.FallbacksTotal.WithLabelValues(ep.cfg.Name, from.cfg.Name, t.cfg.Name).Inc()
+		}
+		if attempt > 1 {
+			g.metrics.RetriesTotal.WithLabelValues(ep.cfg.Name, t.cfg.Name).Inc()
+		}
+		x.attempt = attempt
+		x.target = t
+		res := g.attempt(ctx, x, t)
+		done(res.success)
+		if res.done {
+			x.outcome, x.reason = res.outcome, res.reason
+			return
+		}
+		last, prev = &res, t
+		if !res.retryable {
+			break
+		}
+	}
+	g.answerFailure(ctx, x, last, sawOpen, budgetOut)
+}
+
+// pickTarget returns the first target from position start (cycling) whose breaker lets a request
+// through, with the breaker's done function and its position; open reports a refusing breaker.
+func pickTarget(order []*target, start int) (t *target, done func(bool), pos int, open bool) {
+	for k := range order {
+		i := (start + k) % len(order)
+		if d, ok := order[i].breaker.Allow(); ok {
+			return order[i], d, i, open
+		}
+		open = true
+	}
+	return nil, nil, 0, open
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// answerFailure tells the app why no attempt succeeded: the last upstream error answer when
+// there is one (so the app sees the provider's own error), else a guard error.
+func (g *Guard) answerFailure(ctx context.Context, x *exchange, last *attemptResult, sawOpen, budgetOut bool) {
+	switch {
+	case x.r.Context().Err() != nil:
+		x.outcome, x.reason = metrics.OutcomeCanceled, ""
+		return
+	case last == nil && sawOpen:
+		g.rejectModel(x, http.StatusServiceUnavailable, ReasonCircuitOpen, "every target's circuit breaker is open")
+		return
+	case last == nil && ctx.Err() != nil:
+		x.outcome = metrics.OutcomeTimeout
+		g.rejectModel(x, http.StatusGatewayTimeout, ReasonUpstreamTimeout, "the request timeout passed")
+		return
+	case last == nil:
+		g.rejectModel(x, http.StatusServiceUnavailable, ReasonNoHealthyTarget, "no target could take the request")
+		return
+	}
+	x.outcome = last.outcome
+	if last.status != 0 {
+		reason := ReasonUpstreamError
+		if last.status == http.StatusTooManyRequests {
+			reason = ReasonUpstreamThrottled
+		}
+		if budgetOut {
+			reason = ReasonRetryBudgetExhausted
+			g.metrics.RejectionsTotal.WithLabelValues(x.ep.cfg.Name, reason).Inc()
+		}
+		x.reason = reason
+		h := x.w.Header()
+		copyResponseHeaders(h, last.header, false)
+		h.Set(HeaderReason, reason)
+		h.Set(HeaderTarget, x.target.cfg.Name)
+		h.Set(HeaderAttempts, strconv.Itoa(x.attempt))
+		x.w.WriteHeader(last.status)
+		_, _ = x.w.Write(last.body)
+		x.wrote = true
+		return
+	}
+	reason, status := last.reason, http.StatusServiceUnavailable
+	switch {
+	case budgetOut:
+		reason = ReasonRetryBudgetExhausted
+	case reason == ReasonFirstTokenTimeout || reason == ReasonUpstreamTimeout:
+		status = http.StatusGatewayTimeout
+	}
+	g.rejectModel(x, status, reason, failureMessage(reason))
+}
+
+func failureMessage(reason string) string {
+	switch reason {
+	case ReasonFirstTokenTimeout:
+		return "no target sent a first token within the first-token timeout"
+	case ReasonUpstreamTimeout:
+		return "the request timeout passed before a target answered"
+	case ReasonRetryBudgetExhausted:
+		return "the target failed and the retry budget is used up"
+	case ReasonCredentials:
+		return "the guard could not obtain AWS credentials to sign the request"
+	default:
+		return "the target could not be reached"
+	}
+}
+
+// attempt sends the request to one target and, if it answers well, relays the answer.
+func (g *Guard) attempt(ctx context.Context, x *exchange, t *target) attemptResult {
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	req, err := g.newUpstreamRequest(actx, x.ep, t, x.op, x.r, x.body)
+	if err != nil {
+		g.log.Error("Could not build the upstream request", "endpoint", x.ep.cfg.Name, "target", t.cfg.Name, "error", err)
+		// The guard's own credentials failing says nothing about the target.
+		return attemptResult{success: true, retryable: false, outcome: metrics.OutcomeUpstreamError, reason: ReasonCredentials}
+	}
+	var wd *watchdog
+	if x.stream {
+		wd = startWatchdog(x.ep.cfg.Timeouts.FirstToken.D(), x.ep.cfg.Timeouts.StreamIdle.D(), cancel)
+		defer wd.stop()
+	}
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return g.failedBeforeAnswer(ctx, actx, x)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return g.errorAnswer(x, resp)
+	}
+	var body io.Reader = resp.Body
+	if wd != nil {
+		body = &watchedReader{r: resp.Body, w: wd}
+	}
+	return g.relay(ctx, actx, x, t, resp, body)
+}
+
+// failedBeforeAnswer classifies an attempt that ended before the app got anything.
+func (g *Guard) failedBeforeAnswer(ctx, actx context.Context, x *exchange) attemptResult {
+	switch {
+	case x.r.Context().Err() != nil:
+		return attemptResult{done: true, success: true, outcome: metrics.OutcomeCanceled}
+	case ctx.Err() != nil:
+		return attemptResult{success: false, outcome: metrics.OutcomeTimeout, reason: ReasonUpstreamTimeout}
+	case errors.Is(context.Cause(actx), errFirstTokenTimeout):
+		return attemptResult{retryable: true, outcome: metrics.OutcomeTimeout, reason: ReasonFirstTokenTimeout}
+	default:
+		return attemptResult{retryable: true, outcome: metrics.OutcomeUpstreamError, reason: ReasonUpstreamUnavailable}
+	}
+}
+
+// errorAnswer handles an upstream's error status: kept for a retry's sake, or passed on.
+func (g *Guard) errorAnswer(x *exchange, resp *http.Response) attemptResult {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	res := attemptResult{status: resp.StatusCode, header: resp.Header, body: b}
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		res.retryable, res.outcome = true, metrics.OutcomeThrottled
+	case resp.StatusCode == http.StatusRequestTimeout,
+		resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented && resp.StatusCode != http.StatusHTTPVersionNotSupported:
+		res.retryable, res.outcome = true, metrics.OutcomeUpstreamError
+	case resp.StatusCode >= 500:
+		res.outcome = metrics.OutcomeUpstreamError
+	default:
+		res.outcome = metrics.OutcomeClientError
+	}
+	res.success = !res.retryable
+	if d, ok := retry.RetryAfter(resp.Header, time.Now()); ok {
+		res.retryAfter, res.hasRA = d, true
+	}
+	if !res.retryable {
+		h := x.w.Header()
+		copyResponseHeaders(h, resp.Header, false)
+		h.Set(HeaderTarget, x.target.cfg.Name)
+		h.Set(HeaderAttempts, strconv.Itoa(x.attempt))
+		x.w.WriteHeader(resp.StatusCode)
+		_, _ = x.w.Write(b)
+		x.wrote = true
+		res.done = true
+	}
+	return res
+}
+
+var errTooLarge = errors.New("body too large")
+
+// readLimited reads at most limit bytes, reading limit+1 to tell "exactly at the limit" from "over".
+func readLimited(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, errTooLarge
+	}
+	return b, nil
+}
+
+func minPositive(a, b int64) int64 {
+	switch {
+	case a <= 0:
+		return b
+	case b <= 0:
+		return a
+	default:
+		return min(a, b)
+	}
+}
+
+// inspectRequest estimates the prompt and clamps the output tokens of a request body.
+func inspectRequest(op operation, body []byte, clamp int64) (inspect.Info, []byte, error) {
+	switch op.kind {
+	case opChat:
+		return inspect.OpenAIChat(body, clamp)
+	case opEmbeddings:
+		info, err := inspect.OpenAIEmbeddings(body)
+		return info, body, err
+	case opConverse, opConverseStream:
+		return inspect.BedrockConverse(body, clamp)
+	case opInvoke, opInvokeStream:
+		return inspect.BedrockInvoke(body, clamp)
+	default:
+		// A SageMaker body is the model container's own format: only its size says anything, so
+		// the estimate counts all of it and no clamp is possible.
+		return inspect.Info{PromptTokens: inspect.EstimateTokens(len(body))}, body, nil
+	}
+}
+
+// account records the finished exchange in metrics and, for failures, in the log.
+func (g *Guard) account(x *exchange) {
+	ep := x.ep
+	targetName, model := "", ""
+	if x.target != nil {
+		targetName, model = x.target.cfg.Name, x.target.model
+	}
+	if x.outcome == "" {
+		x.outcome = metrics.OutcomeSuccess
+	}
+	g.metrics.RequestsTotal.WithLabelValues(ep.cfg.Name, targetName, x.outcome).Inc()
+	errType := ""
+	if x.outcome != metrics.OutcomeSuccess {
+		errType = x.outcome
+	}
+	opName := x.op.name
+	g.metrics.OperationDuration.WithLabelValues(opName, ep.provider, model, ep.cfg.Name, targetName, errType).
+		Observe(time.Since(x.start).Seconds())
+	if x.stream && x.ttft > 0 {
+		g.metrics.TimeToFirstToken.WithLabelValues(opName, ep.provider, model, ep.cfg.Name, targetName).Observe(x.ttft.Seconds())
+	}
+	if x.usageSeen && x.target != nil {
+		g.metrics.TokenUsage.WithLabelValues(opName, ep.provider, model, ep.cfg.Name, targetName, "input").Observe(float64(x.in))
+		g.metrics.TokenUsage.WithLabelValues(opName, ep.provider, model, ep.cfg.Name, targetName, "output").Observe(float64(x.out))
+		g.metrics.TokensTotal.WithLabelValues(ep.cfg.Name, targetName, "input").Add(float64(x.in))
+		g.metrics.TokensTotal.WithLabelValues(ep.cfg.Name, targetName, "output").Add(float64(x.out))
+		if cost := float64(x.in)*x.target.inPerToken + float64(x.out)*x.target.outPerToken; cost > 0 {
+			g.metrics.CostTotal.WithLabelValues(ep.cfg.Name, targetName).Add(cost)
+		}
+	}
+	attrs := []any{"endpoint", ep.cfg.Name, "target", targetName, "operation", opName, "outcome", x.outcome,
+		"reason", x.reason, "attempts", x.attempt, "durationMs", time.Since(x.start).Milliseconds()}
+	if x.outcome == metrics.OutcomeSuccess || x.outcome == metrics.OutcomeClientError || x.outcome == metrics.OutcomeCanceled {
+		g.log.Debug("Request finished", attrs...)
+	} else {
+		g.log.Warn("Request failed", attrs...)
+	}
+}

@@ -1,0 +1,147 @@
+// Package metrics defines every Prometheus metric the guard exposes, in one place, so that names,
+// Help text and label values can be reviewed together and kept in step with docs/guard.md.
+//
+// Where the OpenTelemetry GenAI semantic conventions define a metric (token usage, operation
+// duration, time to first token) its Prometheus form is used, with the conventions' bucket
+// boundaries. All labels have bounded values taken from the guard config (endpoint, target,
+// backend, model) or from fixed lists (outcome, reason, token type); never a prompt, user or request.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Outcome label values of RequestsTotal.
+const (
+	OutcomeSuccess           = "success"            // a 2xx answer passed to the app
+	OutcomeClientError       = "client_error"       // the upstream refused the request itself (4xx other than 408/429)
+	OutcomeThrottled         = "throttled"          // the final upstream answer was a throttle (429)
+	OutcomeUpstreamError     = "upstream_error"     // the final upstream answer was a 5xx or the connection failed
+	OutcomeTimeout           = "timeout"            // a request, first-token or stream-idle timeout ended it
+	OutcomeRejected          = "rejected"           // the guard refused it (see RejectionsTotal for the reason)
+	OutcomeCanceled          = "canceled"           // the app went away
+	OutcomeStreamInterrupted = "stream_interrupted" // a stream broke after its first byte reached the app
+	OutcomeDegraded          = "degraded"           // retrieval answered empty or from cache after a failure
+)
+
+// Circuit state values of CircuitState.
+const (
+	CircuitClosed   = 0
+	CircuitOpen     = 1
+	CircuitHalfOpen = 2
+)
+
+// Metrics holds every collector. Create it with Register.
+type Metrics struct {
+	TokenUsage        *prometheus.HistogramVec
+	OperationDuration *prometheus.HistogramVec
+	TimeToFirstToken  *prometheus.HistogramVec
+	RequestsTotal     *prometheus.CounterVec
+	RetriesTotal      *prometheus.CounterVec
+	FallbacksTotal    *prometheus.CounterVec
+	RejectionsTotal   *prometheus.CounterVec
+	CircuitState      *prometheus.GaugeVec
+	TokensTotal       *prometheus.CounterVec
+	CostTotal         *prometheus.CounterVec
+	RetrievalDegraded *prometheus.CounterVec
+	DocumentsCapped   *prometheus.CounterVec
+	ConfigReloads     *prometheus.CounterVec
+	ConfigLastReload  prometheus.Gauge
+	QuotaAvailable    prometheus.Gauge
+	InFlight          prometheus.Gauge
+}
+
+// Register creates the guard's metrics and registers them with reg. Use a registry of your own
+// (prometheus.NewRegistry) so that several guards can run in one process, as tests do.
+func Register(reg prometheus.Registerer) *Metrics {
+	genAI := []string{"gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "endpoint", "target"}
+	m := &Metrics{
+		TokenUsage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gen_ai_client_token_usage",
+			Help: "OpenTelemetry gen_ai.client.token.usage: tokens per request as reported by the provider. " +
+				"gen_ai_operation_name: chat, embeddings or generate_content; gen_ai_provider_name: aws.bedrock, " +
+				"aws.sagemaker or openai; gen_ai_request_model: the target's configured modelId or endpointName (empty when none); " +
+				"gen_ai_token_type: input or output; endpoint and target: names from the guard config.",
+			Buckets: []float64{1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864},
+		}, append(append([]string{}, genAI...), "gen_ai_token_type")),
+		OperationDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gen_ai_client_operation_duration_seconds",
+			Help: "OpenTelemetry gen_ai.client.operation.duration: seconds from the app's request to the end of the answer, " +
+				"retries included. Labels as gen_ai_client_token_usage, plus error_type: empty on success, else the outcome " +
+				"(client_error, throttled, upstream_error, timeout, canceled, stream_interrupted).",
+			Buckets: []float64{0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92},
+		}, append(append([]string{}, genAI...), "error_type")),
+		TimeToFirstToken: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gen_ai_server_time_to_first_token_seconds",
+			Help: "OpenTelemetry gen_ai.server.time_to_first_token, measured by the guard: seconds from the app's request " +
+				"to the first byte of a streamed answer reaching the app. Labels as gen_ai_client_token_usage without the token type.",
+			Buckets: []float64{0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10},
+		}, genAI),
+		RequestsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "breakwater_guard_requests_total",
+			Help: "Requests finished by the guard. endpoint: model endpoint or retrieval backend name; target: the target " +
+				"that gave the final answer (empty when none was called); outcome: success, client_error, throttled, " +
+				"upstream_error, timeout, rejected, canceled, stream_interrupted or degraded.",
+		}, []string{"endpoint", "target", "outcome"}),
+		RetriesTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "breakwater_guard_retries_total",
+			Help: "Upstream attempts after the first one of a request. endpoint; target: where the retry went.",
+		}, []string{"endpoint", "target"}),
+		FallbacksTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "breakwater_guard_fallbacks_total",
+			Help: "Requests moved from one target to another (after a failure or past an open breaker). endpoint; " +
+				"from and to: target names.",
+		}, []string{"endpoint", "from", "to"}),
+		RejectionsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "breakwater_guard_rejections_total",
+			Help: "Errors produced by the guard itself, by reason (the X-Breakwater-Reason header): request_too_large, " +
+				"prompt_too_large, invalid_request, unknown_route, quota_exhausted, quota_shed, circuit_open, " +
+				"no_healthy_target, upstream_timeout, first_token_timeout, retry_budget_exhausted, upstream_unavailable, " +
+				"credentials_unavailable, response_too_large, not_ready, and for retrieval backends failing with onFailure fail " +
+				"upstream_error or upstream_throttled. endpoint: model endpoint or retrieval backend name " +
+				"(empty for unknown routes and before a config is loaded).",
+		}, []string{"endpoint", "reason"}),
+		CircuitState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "breakwater_guard_circuit_state",
+			Help: "Circuit breaker state per target: 0 closed, 1 open, 2 half-open. endpoint; target (a retrieval " +
+				"backend uses its name for both).",
+		}, []string{"endpoint", "target"}),
+		TokensTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "breakwater_guard_tokens_total",
+			Help: "Tokens reported by providers, for rates in PromQL. endpoint; target; type: input or output.",
+		}, []string{"endpoint", "target", "type"}),
+		CostTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "breakwater_guard_cost_total",
+			Help: "Cost in USD of the reported tokens at the target's configured prices. endpoint; target.",
+		}, []string{"endpoint", "target"}),
+		RetrievalDegraded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "breakwater_guard_retrieval_degraded_total",
+			Help: "Retrieval answers given in place of a failed backend's. backend; mode: empty (no context) or cache " +
+				"(a recent answer to the same request).",
+		}, []string{"backend", "mode"}),
+		DocumentsCapped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "breakwater_guard_retrieval_documents_capped_total",
+			Help: "Retrieval calls whose document count was lowered to the backend's maxDocuments. backend.",
+		}, []string{"backend"}),
+		ConfigReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "breakwater_guard_config_reloads_total",
+			Help: "Config loads. result: success, or failure (the config was refused and the last good one kept).",
+		}, []string{"result"}),
+		ConfigLastReload: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "breakwater_guard_config_last_reload_success_timestamp_seconds",
+			Help: "Unix time of the last config accepted.",
+		}),
+		QuotaAvailable: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "breakwater_guard_quota_available_tokens",
+			Help: "Tokens left in the local per-minute allowance (negative while in debt; 0 when there is no allowance).",
+		}),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "breakwater_guard_in_flight_requests",
+			Help: "Requests being served by the guard now.",
+		}),
+	}
+	reg.MustRegister(m.TokenUsage, m.OperationDuration, m.TimeToFirstToken, m.RequestsTotal, m.RetriesTotal,
+		m.FallbacksTotal, m.RejectionsTotal, m.CircuitState, m.TokensTotal, m.CostTotal, m.RetrievalDegraded,
+		m.DocumentsCapped, m.ConfigReloads, m.ConfigLastReload, m.QuotaAvailable, m.InFlight)
+	return m
+}
