@@ -6,3 +6,13 @@ package controllers
 // +kubebuilder:rbac:groups=breakwater.dev,resources=modelendpoints;retrievalbackends;tokenquotas;failoverpolicies;genaiworkloads,verbs=get;list;watch
 // +kubebuilder:rbac:groups=breakwater.dev,resources=modelendpoints/status;retrievalbackends/status;tokenquotas/status;failoverpolicies/status;genaiworkloads/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+//
+// The GenAIWorkload reconciler server-side applies one ConfigMap, Role and RoleBinding per workload
+// (create and patch; get, list and watch to see drift through owner references). It may only grant
+// what it holds itself: get, list and watch on configmaps. Setting blockOwnerDeletion on what it
+// owns needs update on genaiworkloads/finalizers where the OwnerReferencesPermissionEnforcement
+// admission plugin is on. It reads Deployments and StatefulSets for their pods' ServiceAccount.
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=breakwater.dev,resources=genaiworkloads/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch

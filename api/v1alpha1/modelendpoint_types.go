@@ -105,8 +105,9 @@ type ModelTarget struct {
 	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9](-*[a-zA-Z0-9])*$`
 	EndpointName string `json:"endpointName,omitempty"`
 
-	// url is the base URL of an OpenAI-compatible server, e.g. https://vllm.models.svc:8000; the
-	// guard appends the request path (/v1/chat/completions, ...).
+	// url is the base URL of an OpenAI-compatible server, e.g. https://vllm.models.svc:8000 or
+	// https://api.openai.com/v1. The guard adds /v1 when the URL does not end with it, then the
+	// operation's path (/chat/completions, /embeddings).
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="url must be an absolute http or https URL such as https://vllm.models.svc:8000"

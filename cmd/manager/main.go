@@ -21,15 +21,24 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
 
+	// SetupSignalHandler cancels the context on SIGTERM/SIGINT; the manager then stops its
+	// controllers and servers within --graceful-shutdown-timeout.
+	ctx := ctrl.SetupSignalHandler()
 	mgr, err := manager.New(ctrl.GetConfigOrDie(), opts)
 	if err != nil {
 		log.Error(err, "Unable to set up the manager")
 		os.Exit(1)
 	}
+	if err := manager.SetupControllers(ctx, mgr); err != nil {
+		log.Error(err, "Unable to set up the controllers")
+		os.Exit(1)
+	}
+	if err := manager.SetupWebhook(mgr, opts); err != nil {
+		log.Error(err, "Unable to set up the guard injection webhook")
+		os.Exit(1)
+	}
 	log.Info("Starting the manager", "leaderElection", opts.LeaderElect, "metrics", opts.MetricsAddr)
-	// SetupSignalHandler cancels the context on SIGTERM/SIGINT; the manager then stops its
-	// controllers and servers within --graceful-shutdown-timeout.
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "The manager stopped with an error")
 		os.Exit(1)
 	}

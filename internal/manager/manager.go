@@ -13,6 +13,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -25,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
+	"github.com/breakwater-dev/breakwater/controllers"
 )
 
 // Options are the manager's settings; every field is a flag of cmd/manager (docs/manager.md).
@@ -89,6 +92,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		"How long running reconciles and servers get to finish on shutdown.")
 }
 
+// managedByBreakwater selects the objects the reconcilers create.
+var managedByBreakwater = labels.SelectorFromSet(labels.Set{controllers.LabelManagedBy: controllers.ManagedByValue})
+
 func envOr(name, fallback string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
@@ -133,9 +139,13 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: s,
 		// The manager reads Secrets only in its own namespace (the webhook certificate), so its
-		// RBAC needs no cluster-wide access to Secrets.
+		// RBAC needs no cluster-wide access to Secrets; and it reads only the ConfigMaps, Roles
+		// and RoleBindings it writes, so it caches only those, not every one in the cluster.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Namespaces: map[string]cache.Config{o.Namespace: {}}},
+			&corev1.Secret{}:      {Namespaces: map[string]cache.Config{o.Namespace: {}}},
+			&corev1.ConfigMap{}:   {Label: managedByBreakwater},
+			&rbacv1.Role{}:        {Label: managedByBreakwater},
+			&rbacv1.RoleBinding{}: {Label: managedByBreakwater},
 		}},
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.ProbeAddr,

@@ -1,0 +1,106 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
+	"github.com/breakwater-dev/breakwater/internal/render"
+)
+
+// FailoverPolicyReconciler checks each FailoverPolicy against its ModelEndpoint and reports the
+// endpoint's current weights.
+type FailoverPolicyReconciler struct {
+	client.Client
+	status statusWriter
+}
+
+// Reconcile resolves the policy's endpoint and targets and writes its weights and conditions.
+func (r *FailoverPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	p := &breakwaterv1alpha1.FailoverPolicy{}
+	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
+		return ctrl.Result{}, ignoreNotFound(err, "FailoverPolicy", req)
+	}
+	before := p.DeepCopy()
+	me := &breakwaterv1alpha1.ModelEndpoint{}
+	found, err := getOptional(ctx, r.Client, p.Namespace, p.Spec.EndpointRef.Name, me)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !found {
+		me = nil
+	}
+	plan := planPolicy(p, me)
+	p.Status.Weights = plan.weights
+	p.Status.ActiveTarget = plan.activeTarget
+	setConditions(&p.Status.Conditions, p.Generation, plan.conditions...)
+	p.Status.ObservedGeneration = p.Generation
+	return ctrl.Result{}, r.status.write(ctx, before, p, before.Status.Conditions, p.Status.Conditions)
+}
+
+// policyPlan is the status a FailoverPolicy should show.
+type policyPlan struct {
+	weights      []breakwaterv1alpha1.TargetWeight
+	activeTarget string
+	conditions   []metav1.Condition
+}
+
+// planPolicy decides a FailoverPolicy's status from its spec and its endpoint (nil when missing).
+// Until the failover control loop shifts traffic, the weights are the endpoint's spec weights.
+func planPolicy(p *breakwaterv1alpha1.FailoverPolicy, me *breakwaterv1alpha1.ModelEndpoint) policyPlan {
+	if me == nil {
+		return policyPlan{conditions: []metav1.Condition{readyFalse(breakwaterv1alpha1.ReasonEndpointNotFound,
+			fmt.Sprintf("ModelEndpoint %q not found in namespace %s: create it or change spec.endpointRef",
+				p.Spec.EndpointRef.Name, p.Namespace))}}
+	}
+	var plan policyPlan
+	names := make([]string, 0, len(me.Spec.Targets))
+	weights := make([]int32, 0, len(me.Spec.Targets))
+	for _, t := range me.Spec.Targets {
+		names = append(names, t.Name)
+		weights = append(weights, render.TargetWeight(t))
+	}
+	for i, w := range percentages(weights) {
+		plan.weights = append(plan.weights, breakwaterv1alpha1.TargetWeight{Target: names[i], Weight: w})
+	}
+	if i := largest(weights); i >= 0 {
+		plan.activeTarget = names[i]
+	}
+	var unknown []string
+	for _, t := range p.Spec.Targets {
+		if !slices.Contains(names, t) {
+			unknown = append(unknown, t)
+		}
+	}
+	if len(unknown) > 0 {
+		plan.conditions = []metav1.Condition{readyFalse(breakwaterv1alpha1.ReasonTargetNotFound,
+			fmt.Sprintf("ModelEndpoint %q has no target %s; its targets are %s: fix spec.targets",
+				me.Name, namesList(unknown), namesList(names)))}
+		return plan
+	}
+	plan.conditions = []metav1.Condition{readyTrue(fmt.Sprintf("Steering ModelEndpoint %q between %s; active target %s",
+		me.Name, namesList(p.Spec.Targets), plan.activeTarget))}
+	return plan
+}
+
+// SetupWithManager watches FailoverPolicies and the ModelEndpoints they steer, through the index.
+func (r *FailoverPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&breakwaterv1alpha1.FailoverPolicy{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&breakwaterv1alpha1.ModelEndpoint{}, handler.EnqueueRequestsFromMapFunc(
+			func(ctx context.Context, o client.Object) []reconcile.Request {
+				return requestsByIndex(ctx, r.Client, &breakwaterv1alpha1.FailoverPolicyList{}, o.GetNamespace(), indexPolicyEndpoint, o.GetName())
+			}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(controllerOptions).
+		Named("failoverpolicy").
+		Complete(r)
+}

@@ -1,0 +1,103 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
+)
+
+// FieldOwner is the field manager of everything the manager writes, so that
+// `kubectl get -o yaml --show-managed-fields` tells its fields from the user's and GitOps tools'.
+const FieldOwner = "breakwater-manager"
+
+// problemWhenTrue lists the condition types whose True status is bad news; an Event about them
+// turning True is a Warning.
+var problemWhenTrue = map[string]bool{
+	breakwaterv1alpha1.ConditionDegraded:   true,
+	breakwaterv1alpha1.ConditionShed:       true,
+	breakwaterv1alpha1.ConditionFailedOver: true,
+}
+
+// setConditions sets each condition with the object's generation. apimeta.SetStatusCondition keeps
+// lastTransitionTime when the status does not change, so transition times stay meaningful.
+func setConditions(conds *[]metav1.Condition, generation int64, set ...metav1.Condition) {
+	for _, c := range set {
+		c.ObservedGeneration = generation
+		apimeta.SetStatusCondition(conds, c)
+	}
+}
+
+// statusWriter patches status and reports every condition whose status changed as an Event.
+type statusWriter struct {
+	client   client.Client
+	recorder events.EventRecorder
+}
+
+// write patches obj's status against before (a copy taken before the reconcile changed it) and
+// then records one Event per condition whose status changed. Events come after the patch so that
+// they never tell of a state that was not stored.
+func (s statusWriter) write(ctx context.Context, before, obj client.Object, oldConds, newConds []metav1.Condition) error {
+	patch := client.MergeFrom(before)
+	data, err := patch.Data(obj)
+	if err != nil {
+		return fmt.Errorf("computing the status patch of %s: %w", client.ObjectKeyFromObject(obj), err)
+	}
+	if string(data) != "{}" {
+		if err := s.client.Status().Patch(ctx, obj, patch, client.FieldOwner(FieldOwner)); err != nil {
+			return fmt.Errorf("patching the status of %s: %w", client.ObjectKeyFromObject(obj), err)
+		}
+	}
+	for _, c := range newConds {
+		old := apimeta.FindStatusCondition(oldConds, c.Type)
+		if old != nil && old.Status == c.Status {
+			continue
+		}
+		eventType := corev1.EventTypeNormal
+		if (c.Status == metav1.ConditionTrue) == problemWhenTrue[c.Type] {
+			eventType = corev1.EventTypeWarning
+		}
+		s.recorder.Eventf(obj, nil, eventType, c.Reason, c.Type+string(c.Status), "%s is %s: %s", c.Type, c.Status, c.Message)
+	}
+	return nil
+}
+
+// namesList writes names for a condition message: sorted, quoted, comma-separated.
+func namesList(names []string) string {
+	sorted := slices.Clone(names)
+	slices.Sort(sorted)
+	quoted := make([]string, len(sorted))
+	for i, n := range sorted {
+		quoted[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(quoted, ", ")
+}
+
+func readyTrue(message string) metav1.Condition {
+	return metav1.Condition{Type: breakwaterv1alpha1.ConditionReady, Status: metav1.ConditionTrue,
+		Reason: breakwaterv1alpha1.ReasonReconciled, Message: message}
+}
+
+func readyFalse(reason, message string) metav1.Condition {
+	return metav1.Condition{Type: breakwaterv1alpha1.ConditionReady, Status: metav1.ConditionFalse,
+		Reason: reason, Message: message}
+}
+
+// ignoreNotFound drops the error of reading an object that is gone (nothing to reconcile: what it
+// owns goes with it) and gives any other error its context.
+func ignoreNotFound(err error, kind string, req ctrl.Request) error {
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return fmt.Errorf("reading %s %s: %w", kind, req.NamespacedName, err)
+}

@@ -1,0 +1,19 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/breakwater-dev/breakwater/controllers"
+)
+
+// SetupControllers adds the reconcilers of the five kinds, and the field indexes they look
+// references up by, to a manager built by New.
+func SetupControllers(ctx context.Context, mgr ctrl.Manager) error {
+	if err := controllers.Setup(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the controllers: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,360 @@
+// Package render turns a GenAIWorkload and the Breakwater objects it references into the guard's
+// config document (internal/guardconfig). It is pure: no API client and no clock, so the whole
+// mapping from CRDs to the guard contract is tested with tables, and the reconciler only gathers
+// inputs and writes the result.
+package render
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
+	"github.com/breakwater-dev/breakwater/internal/guardconfig"
+)
+
+// SecretMountRoot is the folder under which the guard container gets the Secrets its targets name.
+// The webhook mounts Secret <name> at SecretMountRoot/<name>, so the renderer and the webhook agree
+// on every file path without talking to each other.
+const SecretMountRoot = "/var/run/breakwater/secrets"
+
+// DefaultSecretKey is the Secret key used when an apiKeySecretRef names none (the CRD default).
+const DefaultSecretKey = "api-key"
+
+// retryBudgetWindow is the window the CRD's retry budgetPercent is defined over ("the requests of
+// the last 10 seconds"); the guard takes it explicitly.
+const retryBudgetWindow = guardconfig.Duration(10 * time.Second)
+
+// hashLength is how many hex digits of the sha256 are kept: 64 bits tell configs apart and stay
+// short enough for a pod annotation and a status column.
+const hashLength = 16
+
+// SecretMountPath is the folder the webhook mounts Secret secretName at in the guard container.
+func SecretMountPath(secretName string) string {
+	return path.Join(SecretMountRoot, secretName)
+}
+
+// SecretKeyPath is the file holding one key of a mounted Secret.
+func SecretKeyPath(secretName, key string) string {
+	if key == "" {
+		key = DefaultSecretKey
+	}
+	return path.Join(SecretMountPath(secretName), key)
+}
+
+// ConfigMapName is the name of the ConfigMap (and of its Role and RoleBinding) holding a
+// workload's rendered guard config.
+func ConfigMapName(workloadName string) string {
+	return workloadName + "-guard"
+}
+
+// Inputs is everything a workload's guard config is made of. Maps are keyed by object name, all in
+// the workload's namespace; references that are absent from them are left out of the config (the
+// reconciler reports them as conditions).
+type Inputs struct {
+	// Workload is the GenAIWorkload being rendered.
+	Workload *breakwaterv1alpha1.GenAIWorkload
+	// Endpoints are the ModelEndpoints the workload names that exist.
+	Endpoints map[string]*breakwaterv1alpha1.ModelEndpoint
+	// Backends are the RetrievalBackends the workload names that exist.
+	Backends map[string]*breakwaterv1alpha1.RetrievalBackend
+	// Quotas are the TokenQuotas covering at least one of the workload's endpoints.
+	Quotas []breakwaterv1alpha1.TokenQuota
+	// Policies are the FailoverPolicies steering the workload's endpoints; their current weights
+	// replace the endpoints' spec weights.
+	Policies []breakwaterv1alpha1.FailoverPolicy
+}
+
+// Result is a rendered guard config.
+type Result struct {
+	// Config is the document.
+	Config *guardconfig.Config
+	// Data is the document as written to the ConfigMap under guardconfig.ConfigMapKey.
+	Data []byte
+	// Hash identifies Data: the first hex digits of its sha256.
+	Hash string
+}
+
+// Render builds the workload's guard config and checks it the way the guard will (strict decoding,
+// defaults, Validate), so that a config the guard would refuse never reaches a ConfigMap.
+func Render(in Inputs) (*Result, error) {
+	cfg := Config(in)
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the guard config: %w", err)
+	}
+	if _, err := guardconfig.Parse(data); err != nil {
+		return nil, fmt.Errorf("the rendered guard config is invalid: %w", err)
+	}
+	return &Result{Config: cfg, Data: data, Hash: Hash(data)}, nil
+}
+
+// Hash returns the content hash of a rendered document. encoding/json writes struct fields in a
+// fixed order and the renderer sorts every list whose order carries no meaning, so equal inputs
+// give equal bytes and equal hashes.
+func Hash(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])[:hashLength]
+}
+
+// Config maps the inputs onto the guard's document without validating it.
+func Config(in Inputs) *guardconfig.Config {
+	w := in.Workload
+	cfg := &guardconfig.Config{
+		APIVersion: guardconfig.APIVersion,
+		Workload: guardconfig.Workload{
+			Namespace:   w.Namespace,
+			Name:        w.Name,
+			Criticality: guardconfig.Criticality(w.Spec.Criticality),
+		},
+		Quota: quota(in.Quotas),
+	}
+	weights := policyWeights(in.Policies)
+	// Sorted by name: the guard routes by name, so order carries no meaning and sorting keeps the
+	// hash stable when a user reorders the list.
+	for _, name := range sortedRefs(w.Spec.ModelEndpoints) {
+		if me, ok := in.Endpoints[name]; ok {
+			cfg.Endpoints = append(cfg.Endpoints, endpoint(me, weights[name]))
+		}
+	}
+	for _, name := range sortedRefs(w.Spec.RetrievalBackends) {
+		if rb, ok := in.Backends[name]; ok {
+			cfg.RetrievalBackends = append(cfg.RetrievalBackends, backend(rb))
+		}
+	}
+	return cfg
+}
+
+func sortedRefs(refs []breakwaterv1alpha1.LocalObjectReference) []string {
+	names := make([]string, 0, len(refs))
+	for _, r := range refs {
+		names = append(names, r.Name)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+func endpoint(me *breakwaterv1alpha1.ModelEndpoint, weights map[string]int32) guardconfig.Endpoint {
+	s := me.Spec
+	e := guardconfig.Endpoint{
+		Name:     me.Name,
+		Provider: guardconfig.Provider(s.Provider),
+		Limits: guardconfig.Limits{
+			MaxRequestBytes: s.Limits.MaxRequestBytes,
+			MaxPromptTokens: deref(s.Limits.MaxPromptTokens),
+			MaxOutputTokens: deref(s.Limits.MaxOutputTokens),
+		},
+		Timeouts: guardconfig.Timeouts{
+			Request:    duration(s.Timeouts.Request),
+			StreamIdle: duration(s.Timeouts.StreamIdle),
+		},
+		Retry:   retry(s.Retry),
+		Breaker: breaker(s.CircuitBreaker),
+	}
+	if s.Timeouts.FirstToken != nil {
+		e.Timeouts.FirstToken = duration(*s.Timeouts.FirstToken)
+	} else {
+		// The CRD's "unset: only request applies" is a first-token wait as long as the request;
+		// leaving it zero would give the guard's own, shorter default instead.
+		e.Timeouts.FirstToken = e.Timeouts.Request
+	}
+	// Policy weights apply only when they name every target and leave one with traffic; otherwise
+	// they are stale (the endpoint changed since) and the spec is the better truth.
+	usePolicy := len(weights) == len(s.Targets)
+	positive := false
+	for _, t := range s.Targets {
+		w, ok := weights[t.Name]
+		usePolicy = usePolicy && ok
+		positive = positive || w > 0
+	}
+	usePolicy = usePolicy && positive
+	for _, t := range s.Targets {
+		gt := target(s.Provider, t)
+		if usePolicy {
+			gt.Weight = int(weights[t.Name])
+		}
+		e.Targets = append(e.Targets, gt)
+	}
+	return e
+}
+
+func target(p breakwaterv1alpha1.Provider, t breakwaterv1alpha1.ModelTarget) guardconfig.Target {
+	gt := guardconfig.Target{
+		Name:         t.Name,
+		Weight:       int(TargetWeight(t)),
+		Region:       t.Region,
+		ModelID:      t.ModelID,
+		EndpointName: t.EndpointName,
+	}
+	if p == breakwaterv1alpha1.ProviderOpenAI {
+		gt.URL = openAIBase(t.URL)
+		if t.APIKeySecretRef != nil {
+			gt.APIKeyFile = SecretKeyPath(t.APIKeySecretRef.Name, t.APIKeySecretRef.Key)
+		}
+	} else {
+		gt.URL = t.EndpointURL
+	}
+	if t.Price != nil {
+		gt.Prices = guardconfig.Prices{
+			InputPer1K:  guardconfig.Decimal(t.Price.InputPer1kTokens),
+			OutputPer1K: guardconfig.Decimal(t.Price.OutputPer1kTokens),
+		}
+	}
+	return gt
+}
+
+// TargetWeight is a target's spec weight, with the CRD's default of 100 when it is unset (the API
+// server fills it in; objects built in memory may not have it).
+func TargetWeight(t breakwaterv1alpha1.ModelTarget) int32 {
+	if t.Weight == nil {
+		return 100
+	}
+	return *t.Weight
+}
+
+// openAIBase turns the CRD's server URL (the guard appends /v1/chat/completions, ...) into the
+// guard's base URL, which includes the version path. A URL that already ends in /v1 is kept, since
+// that is how most hosted APIs document their base URL.
+func openAIBase(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		// Left as is: the guard config's validation reports it with its field path.
+		return raw
+	}
+	p := strings.TrimRight(u.Path, "/")
+	if !strings.HasSuffix(p, "/v1") {
+		p += "/v1"
+	}
+	u.Path = p
+	u.RawPath = ""
+	return u.String()
+}
+
+func retry(r breakwaterv1alpha1.RetryPolicy) guardconfig.Retry {
+	gr := guardconfig.Retry{
+		MaxAttempts:   int(r.MaxAttempts),
+		BackoffBase:   duration(r.BackoffBase),
+		BackoffMax:    duration(r.BackoffMax),
+		BudgetWindow:  retryBudgetWindow,
+		MaxRetryAfter: duration(r.MaxRetryAfter),
+	}
+	if r.BudgetPercent != nil {
+		v := float64(*r.BudgetPercent) / 100
+		gr.BudgetRatio = &v
+	}
+	if r.MinRetriesPerWindow != nil {
+		v := int(*r.MinRetriesPerWindow)
+		gr.MinRetries = &v
+	}
+	return gr
+}
+
+func breaker(b breakwaterv1alpha1.CircuitBreaker) guardconfig.Breaker {
+	gb := guardconfig.Breaker{
+		Window:         duration(b.Window),
+		MinRequests:    int(b.MinRequests),
+		FailureRatio:   float64(b.FailureRatePercent) / 100,
+		OpenDuration:   duration(b.OpenDuration),
+		HalfOpenProbes: int(b.HalfOpenProbes),
+	}
+	if b.ConsecutiveFailures != nil {
+		// The CRD turns the check off with 0; the guard reads 0 as "default" and -1 as off.
+		gb.ConsecutiveFailures = int(*b.ConsecutiveFailures)
+		if gb.ConsecutiveFailures == 0 {
+			gb.ConsecutiveFailures = -1
+		}
+	}
+	return gb
+}
+
+func backend(rb *breakwaterv1alpha1.RetrievalBackend) guardconfig.RetrievalBackend {
+	s := rb.Spec
+	b := guardconfig.RetrievalBackend{
+		Name:             rb.Name,
+		Type:             guardconfig.RetrievalType(s.Type),
+		URL:              s.URL,
+		MaxDocuments:     int(s.MaxDocuments),
+		MaxResponseBytes: s.MaxResponseBytes,
+		Timeout:          duration(s.Timeout),
+		Retry:            retry(s.Retry),
+		Breaker:          breaker(s.CircuitBreaker),
+		OnFailure:        guardconfig.OnFailure(s.OnFailure.Mode),
+	}
+	// The field paths only mean something to an http backend; an opensearch backend caps size and
+	// k itself, and the guard refuses field paths for it.
+	if s.Type == breakwaterv1alpha1.RetrievalHTTP {
+		b.CapField = s.CountField
+		b.ResultsField = s.DocumentsField
+	}
+	if b.OnFailure == "" {
+		// The CRD's default; the guard's own default (fail) would be the opposite choice.
+		b.OnFailure = guardconfig.Degrade
+	}
+	return b
+}
+
+// quotaSeverity orders quota states so that the strictest covering quota wins.
+var quotaSeverity = map[breakwaterv1alpha1.QuotaState]int{
+	breakwaterv1alpha1.QuotaNormal:    0,
+	breakwaterv1alpha1.QuotaWarning:   1,
+	breakwaterv1alpha1.QuotaShedding:  2,
+	breakwaterv1alpha1.QuotaExhausted: 3,
+}
+
+// quota hands the guard the strictest state among the quotas covering the workload's endpoints.
+// The local token allowance stays 0 (no local limit): splitting a budget between guards needs the
+// measured usage the control loops bring.
+func quota(quotas []breakwaterv1alpha1.TokenQuota) guardconfig.Quota {
+	state := breakwaterv1alpha1.QuotaNormal
+	for _, q := range quotas {
+		if s, ok := quotaSeverity[q.Status.State]; ok && s > quotaSeverity[state] {
+			state = q.Status.State
+		}
+	}
+	return guardconfig.Quota{State: guardconfig.QuotaState(state)}
+}
+
+// policyWeights collects, per endpoint, the current weights of the first (by name) FailoverPolicy
+// that is Ready; one that is not Ready has not validated its targets against the endpoint.
+func policyWeights(policies []breakwaterv1alpha1.FailoverPolicy) map[string]map[string]int32 {
+	sorted := slices.Clone(policies)
+	slices.SortFunc(sorted, func(a, b breakwaterv1alpha1.FailoverPolicy) int { return strings.Compare(a.Name, b.Name) })
+	out := map[string]map[string]int32{}
+	for _, p := range sorted {
+		ep := p.Spec.EndpointRef.Name
+		if _, seen := out[ep]; seen || len(p.Status.Weights) == 0 {
+			continue
+		}
+		if !apimeta.IsStatusConditionTrue(p.Status.Conditions, breakwaterv1alpha1.ConditionReady) {
+			continue
+		}
+		w := map[string]int32{}
+		for _, tw := range p.Status.Weights {
+			w[tw.Target] = tw.Weight
+		}
+		out[ep] = w
+	}
+	return out
+}
+
+func duration(d metav1.Duration) guardconfig.Duration { return guardconfig.Duration(d.Duration) }
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
