@@ -67,6 +67,10 @@ build: ## Build the manager and guard binaries into bin/.
 run: manifests generate ## Run the manager against the current kubeconfig (install the CRDs first: make install).
 	go run ./cmd/manager --leader-elect=false --health-probe-bind-address=:8081 --metrics-bind-address=:8443
 
+.PHONY: dev-cluster
+dev-cluster: envtest ## Run a local control plane (no cluster needed) with the CRDs and webhook; prints the manager's flags.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go run ./hack/devcluster
+
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
 	docker build -t $(IMG) .

@@ -42,6 +42,11 @@ func (r *TokenQuotaReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	setConditions(&q.Status.Conditions, q.Generation, quotaConditions(q, missing)...)
 	q.Status.EffectiveTokensPerMinute = q.Spec.Limits.TokensPerMinute
+	if static := staticLimits(q.Spec.Limits); len(static) > 0 {
+		// The first static limit until usage is measured; the quota control loop will show the
+		// binding one.
+		q.Status.Limit = static[0]
+	}
 	if q.Status.State == "" {
 		// Normal until usage is measured; the quota control loop owns every later change.
 		q.Status.State = breakwaterv1alpha1.QuotaNormal
@@ -52,9 +57,8 @@ func (r *TokenQuotaReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	return ctrl.Result{}, r.status.write(ctx, before, q, before.Status.Conditions, q.Status.Conditions)
 }
 
-// quotaConditions decides Ready and LimitResolved from the missing endpoints and the limits.
-func quotaConditions(q *breakwaterv1alpha1.TokenQuota, missingEndpoints []string) []metav1.Condition {
-	l := q.Spec.Limits
+// staticLimits describes the spec's static limits for people, tokens per minute first.
+func staticLimits(l breakwaterv1alpha1.QuotaLimits) []string {
 	var static []string
 	if l.TokensPerMinute != nil {
 		static = append(static, fmt.Sprintf("%d tokens/min", *l.TokensPerMinute))
@@ -65,6 +69,12 @@ func quotaConditions(q *breakwaterv1alpha1.TokenQuota, missingEndpoints []string
 	if l.CostPerDay != nil {
 		static = append(static, fmt.Sprintf("%s USD/day", *l.CostPerDay))
 	}
+	return static
+}
+
+// quotaConditions decides Ready and LimitResolved from the missing endpoints and the limits.
+func quotaConditions(q *breakwaterv1alpha1.TokenQuota, missingEndpoints []string) []metav1.Condition {
+	static := staticLimits(q.Spec.Limits)
 	limit := metav1.Condition{Type: breakwaterv1alpha1.ConditionLimitResolved, Status: metav1.ConditionTrue,
 		Reason: breakwaterv1alpha1.ReasonStaticLimit, Message: "Static limits: " + strings.Join(static, ", ")}
 	if sq := q.Spec.ServiceQuota; sq != nil {

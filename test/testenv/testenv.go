@@ -123,3 +123,13 @@ func useCachedAssets(root string) error {
 	}
 	return os.Setenv("KUBEBUILDER_ASSETS", dir)
 }
+
+// AdminKubeconfig returns a kubeconfig for a cluster administrator (system:masters), for kubectl
+// and for processes such as the manager binary run against this control plane.
+func (e *Env) AdminKubeconfig() ([]byte, error) {
+	user, err := e.env.ControlPlane.AddUser(envtest.User{Name: "breakwater-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return user.KubeConfig()
+}
