@@ -11,6 +11,8 @@
 package breaker
 
 import (
+	"github.com/breakwater-dev/breakwater/internal/guard/window"
+
 	"sync"
 	"time"
 )
@@ -49,22 +51,10 @@ func (s State) String() string {
 	return "unknown"
 }
 
-// windowBuckets slices the rolling window; ten buckets means the window ages
-// out in 10% steps.
-const windowBuckets = 10
-
-type bucket struct {
-	slot     int64
-	requests int64
-	failures int64
-}
-
 // Breaker is safe for concurrent use.
 type Breaker struct {
-	s     Settings
-	width time.Duration
-	now   func() time.Time
-	base  time.Time
+	s   Settings
+	now func() time.Time
 
 	onChange func(from, to State)
 
@@ -72,11 +62,10 @@ type Breaker struct {
 	state       State
 	generation  uint64 // bumped on every transition so late results of an old state are ignored
 	openedAt    time.Time
-	buckets     [windowBuckets]bucket
-	lastSlot    int64
-	consecutive int // failures in a row while closed
-	probes      int // probes in flight while half-open
-	successes   int // probe successes while half-open
+	window      window.Window // requests (total) and failures (marked) while closed
+	consecutive int           // failures in a row while closed
+	probes      int           // probes in flight while half-open
+	successes   int           // probe successes while half-open
 }
 
 type transition struct{ from, to State }
@@ -95,13 +84,7 @@ func New(s Settings, now func() time.Time) *Breaker {
 	if s.ConsecutiveFailures < 0 {
 		s.ConsecutiveFailures = 0
 	}
-	width := s.Window / windowBuckets
-	if width <= 0 {
-		width = 1
-	}
-	b := &Breaker{s: s, width: width, now: now, base: now()}
-	b.resetWindow()
-	return b
+	return &Breaker{s: s, now: now, window: window.New(s.Window, now())}
 }
 
 // OnStateChange registers fn to be told of every transition. Set it once,
@@ -180,13 +163,12 @@ func (b *Breaker) record(gen uint64, success bool) (transition, bool) {
 	}
 	switch b.state {
 	case Closed:
-		bk := b.current()
-		bk.requests++
 		if success {
+			b.window.Add(b.now(), 1, 0)
 			b.consecutive = 0
 			return transition{}, false
 		}
-		bk.failures++
+		b.window.Add(b.now(), 1, 1)
 		b.consecutive++
 		if b.shouldTrip() {
 			return b.moveTo(Open), true
@@ -211,15 +193,7 @@ func (b *Breaker) shouldTrip() bool {
 	if b.s.FailureRatio <= 0 {
 		return false
 	}
-	var requests, failures int64
-	cur := b.lastSlot
-	for i := range b.buckets {
-		bk := &b.buckets[i]
-		if bk.slot >= 0 && bk.slot > cur-windowBuckets {
-			requests += bk.requests
-			failures += bk.failures
-		}
-	}
+	requests, failures := b.window.Sums(b.now())
 	return requests >= int64(b.s.MinRequests) && float64(failures) >= b.s.FailureRatio*float64(requests)
 }
 
@@ -247,28 +221,7 @@ func (b *Breaker) moveTo(to State) transition {
 	case Closed:
 		// Start afresh: the failures that opened the breaker must not
 		// re-open it on the first new failure.
-		b.resetWindow()
+		b.window.Reset()
 	}
 	return tr
-}
-
-func (b *Breaker) resetWindow() {
-	for i := range b.buckets {
-		b.buckets[i] = bucket{slot: -1}
-	}
-}
-
-// current returns the bucket for now, clearing it if it held an older slice.
-// A clock that steps back keeps using the newest slice. Callers hold b.mu.
-func (b *Breaker) current() *bucket {
-	slot := int64(b.now().Sub(b.base) / b.width)
-	if slot < b.lastSlot {
-		slot = b.lastSlot
-	}
-	b.lastSlot = slot
-	bk := &b.buckets[slot%windowBuckets]
-	if bk.slot != slot {
-		*bk = bucket{slot: slot}
-	}
-	return bk
 }

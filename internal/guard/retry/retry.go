@@ -9,6 +9,8 @@
 package retry
 
 import (
+	"github.com/breakwater-dev/breakwater/internal/guard/window"
+
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -114,34 +116,21 @@ func parseAmount(v string, unit float64) (time.Duration, bool) {
 	return time.Duration(ns), true
 }
 
-// budgetBuckets is how many slices the rolling window is cut into: enough
-// that a slice expiring moves the budget smoothly, few enough to sum quickly.
-const budgetBuckets = 10
-
-type budgetBucket struct {
-	slot     int64 // which bucket-width slice of time the counts belong to
-	requests int64
-	retries  int64
-}
-
 // Budget bounds retries to a share of recent requests. It is safe for
 // concurrent use.
 type Budget struct {
 	ratio      float64
 	minRetries int64
-	width      time.Duration
 	now        func() time.Time
-	base       time.Time
 
-	mu      sync.Mutex
-	buckets [budgetBuckets]budgetBucket
-	last    int64 // highest slot seen; a clock stepping back reuses it
+	mu     sync.Mutex
+	window window.Window // requests (total) and retries (marked)
 }
 
 // NewBudget returns a budget allowing, within any rolling window, at most
 // max(minRetries, ratio*requests seen in the window) retries. minRetries
 // lets a quiet client still retry the odd failure. now nil means time.Now.
-func NewBudget(ratio float64, minRetries int, window time.Duration, now func() time.Time) *Budget {
+func NewBudget(ratio float64, minRetries int, length time.Duration, now func() time.Time) *Budget {
 	if now == nil {
 		now = time.Now
 	}
@@ -151,36 +140,13 @@ func NewBudget(ratio float64, minRetries int, window time.Duration, now func() t
 	if minRetries < 0 {
 		minRetries = 0
 	}
-	width := window / budgetBuckets
-	if width <= 0 {
-		width = 1
-	}
-	b := &Budget{ratio: ratio, minRetries: int64(minRetries), width: width, now: now, base: now()}
-	for i := range b.buckets {
-		b.buckets[i].slot = -1
-	}
-	return b
-}
-
-// current returns the bucket for now, resetting it if it held an old slice.
-// Callers hold b.mu.
-func (b *Budget) current() *budgetBucket {
-	slot := int64(b.now().Sub(b.base) / b.width)
-	if slot < b.last {
-		slot = b.last
-	}
-	b.last = slot
-	bk := &b.buckets[slot%budgetBuckets]
-	if bk.slot != slot {
-		*bk = budgetBucket{slot: slot}
-	}
-	return bk
+	return &Budget{ratio: ratio, minRetries: int64(minRetries), now: now, window: window.New(length, now())}
 }
 
 // Request counts one client request (not a retry).
 func (b *Budget) Request() {
 	b.mu.Lock()
-	b.current().requests++
+	b.window.Add(b.now(), 1, 0)
 	b.mu.Unlock()
 }
 
@@ -189,19 +155,12 @@ func (b *Budget) Request() {
 func (b *Budget) Allow() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	cur := b.current()
-	var requests, retries int64
-	for i := range b.buckets {
-		bk := &b.buckets[i]
-		if bk.slot >= 0 && bk.slot > cur.slot-budgetBuckets {
-			requests += bk.requests
-			retries += bk.retries
-		}
-	}
+	now := b.now()
+	requests, retries := b.window.Sums(now)
 	limit := max(float64(b.minRetries), b.ratio*float64(requests))
 	if float64(retries+1) > limit {
 		return false
 	}
-	cur.retries++
+	b.window.Add(now, 0, 1)
 	return true
 }

@@ -1,6 +1,8 @@
 package retry
 
 import (
+	windowpkg "github.com/breakwater-dev/breakwater/internal/guard/window"
+
 	"net/http"
 	"testing"
 	"time"
@@ -195,7 +197,7 @@ func TestBudgetRetryStorm(t *testing.T) {
 			c := newClock()
 			start := c.t
 			b := NewBudget(ratio, minRetries, window, c.now)
-			width := window / budgetBuckets
+			width := window / windowpkg.Buckets
 			// Per bucket-width slice: requests and granted retries.
 			reqs := map[int64]int{}
 			rets := map[int64]int{}
@@ -216,7 +218,7 @@ func TestBudgetRetryStorm(t *testing.T) {
 			last := int64(c.t.Sub(start) / width)
 			for end := int64(0); end <= last; end++ {
 				var r, x int
-				for s := end - budgetBuckets + 1; s <= end; s++ {
+				for s := end - windowpkg.Buckets + 1; s <= end; s++ {
 					r += reqs[s]
 					x += rets[s]
 				}
