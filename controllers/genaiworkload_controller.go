@@ -235,7 +235,7 @@ func (r *GenAIWorkloadReconciler) apply(ctx context.Context, w *breakwaterv1alph
 		return nil
 	}
 	rule := rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"configmaps"},
-		ResourceNames: []string{name}, Verbs: []string{"get", "list", "watch"}}
+		ResourceNames: []string{name}, Verbs: []string{"get", "watch"}}
 	role := &rbacv1.Role{}
 	if !r.current(ctx, w, name, labels, role, func() bool {
 		return len(role.Rules) == 1 && equality.Semantic.DeepEqual(role.Rules[0], rule)
