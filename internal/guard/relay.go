@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	awseventstream "github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+
 	"github.com/breakwater-dev/breakwater/internal/guard/eventstream"
 	"github.com/breakwater-dev/breakwater/internal/guard/sse"
 	"github.com/breakwater-dev/breakwater/internal/metrics"
@@ -134,9 +136,38 @@ func (g *Guard) relay(ctx, actx context.Context, x *exchange, t *target, resp *h
 		res = attemptResult{done: true, outcome: metrics.OutcomeStreamInterrupted, reason: ReasonUpstreamError}
 	}
 	// The status line is long gone: say why the stream was cut in a trailer, for apps and
-	// proxies that read them.
+	// proxies that read them, and end the stream with an error in its own protocol, because the
+	// SDKs read a clean end of an event stream or SSE stream as a complete answer.
 	x.w.Header().Set(http.TrailerPrefix+HeaderReason, res.reason)
+	writeStreamError(x.w, x.op, ct, res.reason)
+	flush()
 	return res
+}
+
+// writeStreamError ends a stream the upstream broke after the app had part of it with one error
+// event the app's SDK reports as an error: an exception frame for AWS event streams (Bedrock's
+// modelStreamErrorException, SageMaker's ModelStreamError), an "error" event for OpenAI SSE. When the
+// break fell inside a frame the SDK fails on the frame's checksum instead: an error either way.
+func writeStreamError(w io.Writer, op operation, contentType, reason string) {
+	message := "the upstream stream was interrupted (" + reason + "); the answer is incomplete"
+	switch {
+	case strings.HasPrefix(contentType, "application/vnd.amazon.eventstream"):
+		exceptionType := "modelStreamErrorException"
+		if op.kind == opSageMakerStream {
+			exceptionType = "ModelStreamError"
+		}
+		payload, _ := json.Marshal(map[string]string{"message": message})
+		m := awseventstream.Message{Payload: payload}
+		m.Headers.Set(":message-type", awseventstream.StringValue("exception"))
+		m.Headers.Set(":exception-type", awseventstream.StringValue(exceptionType))
+		m.Headers.Set(":content-type", awseventstream.StringValue("application/json"))
+		_ = awseventstream.NewEncoder().Encode(w, m)
+	case strings.HasPrefix(contentType, "text/event-stream"):
+		payload, _ := json.Marshal(map[string]any{"error": map[string]string{
+			"message": message, "type": "upstream_error", "code": reason,
+		}})
+		_, _ = io.WriteString(w, "data: "+string(payload)+"\n\n")
+	}
 }
 
 // relayWhole reads a non-streamed answer whole (bounded), reads its usage and passes it on.
