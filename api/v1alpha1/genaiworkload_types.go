@@ -179,7 +179,3 @@ type GenAIWorkloadList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []GenAIWorkload `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&GenAIWorkload{}, &GenAIWorkloadList{})
-}

@@ -327,7 +327,3 @@ type ModelEndpointList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ModelEndpoint `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&ModelEndpoint{}, &ModelEndpointList{})
-}

@@ -179,7 +179,3 @@ type RetrievalBackendList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []RetrievalBackend `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&RetrievalBackend{}, &RetrievalBackendList{})
-}

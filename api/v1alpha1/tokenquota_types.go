@@ -230,7 +230,3 @@ type TokenQuotaList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []TokenQuota `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&TokenQuota{}, &TokenQuotaList{})
-}

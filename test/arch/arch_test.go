@@ -1,0 +1,82 @@
+// Package arch checks the dependency rules that keep Breakwater's parts separable (STYLE.md): API
+// types import no controllers, the guard never links the manager's framework, the guard config
+// contract holds no Kubernetes types, and decisions stay pure.
+package arch
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/breakwater-dev/breakwater/test/testenv"
+)
+
+const module = "github.com/breakwater-dev/breakwater"
+
+func TestDependencyRules(t *testing.T) {
+	rules := []struct {
+		packages  string   // a go list pattern, relative to the module
+		forbidden []string // import path prefixes none of their (non-test) dependencies may have
+		why       string
+	}{
+		{"./api/...", []string{module + "/controllers", module + "/internal/", "sigs.k8s.io/controller-runtime"},
+			"API types are imported by everyone: they depend on apimachinery alone, never on the implementation"},
+		{"./internal/guard/...", []string{"sigs.k8s.io/controller-runtime", module + "/controllers", module + "/api/"},
+			"the guard is a small sidecar: it speaks only the guardconfig contract, never the manager's framework or the CRD types"},
+		{"./cmd/guard", []string{"sigs.k8s.io/controller-runtime", module + "/controllers", module + "/api/"},
+			"the guard binary must stay small and independent of the manager"},
+		{"./internal/guardconfig", []string{"k8s.io/", "sigs.k8s.io/", module + "/api/"},
+			"the manager-guard contract is plain Go structs, testable without Kubernetes"},
+		{"./internal/policy/...", []string{"sigs.k8s.io/controller-runtime", "k8s.io/client-go"},
+			"decisions are pure functions of their inputs"},
+		{"./internal/render", []string{"sigs.k8s.io/controller-runtime", "k8s.io/client-go"},
+			"rendering the guard config is a pure function of the CRDs"},
+	}
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rules {
+		t.Run(r.packages, func(t *testing.T) {
+			cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", r.packages)
+			cmd.Dir = root
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("go list %s: %v", r.packages, err)
+			}
+			for _, dep := range strings.Fields(string(out)) {
+				for _, f := range r.forbidden {
+					if strings.HasPrefix(dep, f) {
+						t.Errorf("%s depends on %s: %s", r.packages, dep, r.why)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestPolicyIsHandedTheClock keeps decisions replayable: internal/policy never reads the clock or
+// randomness itself; callers hand it `now` (and seeds).
+func TestPolicyIsHandedTheClock(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "internal", "policy", "*.go"))
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, call := range []string{"time.Now(", "time.Since(", "time.Until(", "rand."} {
+			if strings.Contains(string(src), call) {
+				t.Errorf("%s calls %s: take now (or a seed) as an input instead", filepath.Base(f), call)
+			}
+		}
+	}
+}
