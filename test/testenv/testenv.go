@@ -47,6 +47,10 @@ type Env struct {
 // Call Stop when done (TestMain is the usual place).
 func Start() (*Env, error) { return start(false) }
 
+// StartWithCRDs is Start plus the CRDs in the given files or folders (for example a stand-in of a
+// third-party CRD such as KEDA's ScaledObject), given relative to the repository root.
+func StartWithCRDs(paths ...string) (*Env, error) { return start(false, paths...) }
+
 // StartWithWebhooks is Start plus the admission webhooks of config/webhook/manifests.yaml, pointed at
 // a local webhook server: serve it on Webhook().LocalServingHost, LocalServingPort and
 // LocalServingCertDir.
@@ -55,7 +59,7 @@ func StartWithWebhooks() (*Env, error) { return start(true) }
 // Webhook holds where the API server expects the webhook server.
 func (e *Env) Webhook() envtest.WebhookInstallOptions { return e.env.WebhookInstallOptions }
 
-func start(webhooks bool) (*Env, error) {
+func start(webhooks bool, extraCRDs ...string) (*Env, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
@@ -71,7 +75,7 @@ func start(webhooks bool) (*Env, error) {
 		return nil, err
 	}
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
+		CRDDirectoryPaths:     crdPaths(root, extraCRDs),
 		ErrorIfCRDPathMissing: true,
 		Scheme:                s,
 	}
@@ -90,6 +94,14 @@ func start(webhooks bool) (*Env, error) {
 		return nil, err
 	}
 	return &Env{Config: cfg, Client: c, Scheme: s, Codecs: serializer.NewCodecFactory(s), RepoRoot: root, env: env}, nil
+}
+
+func crdPaths(root string, extra []string) []string {
+	paths := []string{filepath.Join(root, "config", "crd", "bases")}
+	for _, p := range extra {
+		paths = append(paths, filepath.Join(root, p))
+	}
+	return paths
 }
 
 // Stop stops the API server and etcd.
