@@ -16,3 +16,7 @@ package controllers
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=breakwater.dev,resources=genaiworkloads/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch
+
+// The GenAIWorkload reconciler counts the pods the webhook injected (labelled breakwater.dev/workload;
+// the manager caches only those) and binds the guard's Role to their ServiceAccounts.
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch

@@ -1,9 +1,11 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -12,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
@@ -27,6 +30,7 @@ import (
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
 	"github.com/breakwater-dev/breakwater/internal/guardconfig"
 	"github.com/breakwater-dev/breakwater/internal/render"
+	"github.com/breakwater-dev/breakwater/internal/sidecar"
 )
 
 const (
@@ -55,8 +59,11 @@ type workloadRefs struct {
 	missingBackends  []string
 	// missingWorkload is the "<kind> <name>" of a workloadRef that does not exist, or "".
 	missingWorkload string
-	// serviceAccount is the pods' ServiceAccount; "" while the workloadRef does not resolve.
-	serviceAccount string
+	// serviceAccounts may read the guard config: the pod template's and those of the injected
+	// pods; empty while the workloadRef does not resolve and no pod runs yet.
+	serviceAccounts []string
+	// injectedPods counts the workload's pods that run the guard.
+	injectedPods int32
 }
 
 // Reconcile gathers the workload's references, renders its guard config, applies the ConfigMap
@@ -79,7 +86,7 @@ func (r *GenAIWorkloadReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	res, renderErr := render.Render(in)
 	if renderErr == nil {
 		// The guard keeps its last good config, so a refused render leaves the ConfigMap alone.
-		if err := r.apply(ctx, w, res, refs.serviceAccount); err != nil {
+		if err := r.apply(ctx, w, res, refs.serviceAccounts); err != nil {
 			return ctrl.Result{}, err
 		}
 		w.Status.ConfigMapName = render.ConfigMapName(w.Name)
@@ -87,6 +94,7 @@ func (r *GenAIWorkloadReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}
 	setConditions(&w.Status.Conditions, w.Generation, workloadConditions(w, refs, renderErr)...)
 	w.Status.ObservedGeneration = w.Generation
+	w.Status.InjectedPods = refs.injectedPods
 	if w.Status.State == "" {
 		// Only shedding moves a workload out of Active; the quota control loop owns that.
 		w.Status.State = breakwaterv1alpha1.WorkloadActive
@@ -163,10 +171,27 @@ func (r *GenAIWorkloadReconciler) gather(ctx context.Context, w *breakwaterv1alp
 	if err != nil {
 		return in, refs, err
 	}
-	refs.serviceAccount = sa
 	if sa == "" {
 		refs.missingWorkload = strings.Replace(workloadRefKey(w.Spec.WorkloadRef.Kind, w.Spec.WorkloadRef.Name), "/", " ", 1)
 	}
+	// The injected pods (labelled by the webhook) tell how many run the guard, and under which
+	// ServiceAccounts: a selector-only workload's pods may run under any.
+	pods := &corev1.PodList{}
+	if err := r.List(ctx, pods, client.InNamespace(w.Namespace), client.MatchingLabels{sidecar.WorkloadLabel: w.Name}); err != nil {
+		return in, refs, fmt.Errorf("listing the injected pods of GenAIWorkload %s/%s: %w", w.Namespace, w.Name, err)
+	}
+	accounts := map[string]bool{}
+	if sa != "" {
+		accounts[sa] = true
+	}
+	for _, p := range pods.Items {
+		if !p.DeletionTimestamp.IsZero() || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		refs.injectedPods++
+		accounts[cmp.Or(p.Spec.ServiceAccountName, defaultServiceAccount)] = true
+	}
+	refs.serviceAccounts = slices.Sorted(maps.Keys(accounts))
 	return in, refs, nil
 }
 
@@ -214,7 +239,7 @@ func getOptional(ctx context.Context, c client.Reader, namespace, name string, o
 // apply writes the ConfigMap, and the Role and RoleBinding once the ServiceAccount is known, with
 // server-side apply: the manager owns exactly the fields it sets. Objects the cache shows as
 // already right are not written, so a burst of events costs reads, not writes.
-func (r *GenAIWorkloadReconciler) apply(ctx context.Context, w *breakwaterv1alpha1.GenAIWorkload, res *render.Result, serviceAccount string) error {
+func (r *GenAIWorkloadReconciler) apply(ctx context.Context, w *breakwaterv1alpha1.GenAIWorkload, res *render.Result, serviceAccounts []string) error {
 	name := render.ConfigMapName(w.Name)
 	labels := map[string]string{LabelManagedBy: ManagedByValue, LabelWorkload: w.Name}
 	owner := metav1ac.OwnerReference().
@@ -231,7 +256,7 @@ func (r *GenAIWorkloadReconciler) apply(ctx context.Context, w *breakwaterv1alph
 			return fmt.Errorf("applying ConfigMap %s/%s: %w", w.Namespace, name, err)
 		}
 	}
-	if serviceAccount == "" {
+	if len(serviceAccounts) == 0 {
 		return nil
 	}
 	rule := rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"configmaps"},
@@ -247,14 +272,19 @@ func (r *GenAIWorkloadReconciler) apply(ctx context.Context, w *breakwaterv1alph
 			return fmt.Errorf("applying Role %s/%s: %w", w.Namespace, name, err)
 		}
 	}
-	subject := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: serviceAccount, Namespace: w.Namespace}
+	var subjects []rbacv1.Subject
+	for _, sa := range serviceAccounts {
+		subjects = append(subjects, rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: sa, Namespace: w.Namespace})
+	}
 	binding := &rbacv1.RoleBinding{}
 	if !r.current(ctx, w, name, labels, binding, func() bool {
-		return binding.RoleRef.Name == name && len(binding.Subjects) == 1 && binding.Subjects[0] == subject
+		return binding.RoleRef.Name == name && slices.Equal(binding.Subjects, subjects)
 	}) {
 		ac := rbacv1ac.RoleBinding(name, w.Namespace).WithLabels(labels).WithOwnerReferences(owner).
-			WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup(rbacv1.GroupName).WithKind("Role").WithName(name)).
-			WithSubjects(rbacv1ac.Subject().WithKind(subject.Kind).WithName(subject.Name).WithNamespace(subject.Namespace))
+			WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup(rbacv1.GroupName).WithKind("Role").WithName(name))
+		for _, s := range subjects {
+			ac = ac.WithSubjects(rbacv1ac.Subject().WithKind(s.Kind).WithName(s.Name).WithNamespace(s.Namespace))
+		}
 		if err := r.Apply(ctx, ac, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
 			return fmt.Errorf("applying RoleBinding %s/%s: %w", w.Namespace, name, err)
 		}
@@ -310,9 +340,31 @@ func workloadConditions(w *breakwaterv1alpha1.GenAIWorkload, refs workloadRefs, 
 		return []metav1.Condition{readyFalse(reasons[0], strings.Join(problems, "; ")), rendered}
 	}
 	return []metav1.Condition{
-		readyTrue(fmt.Sprintf("Every reference resolved; ServiceAccount %s may read ConfigMap %s", refs.serviceAccount, name)),
+		readyTrue(fmt.Sprintf("Every reference resolved; ServiceAccount %s may read ConfigMap %s", strings.Join(refs.serviceAccounts, ", "), name)),
 		rendered,
 	}
+}
+
+// injectedPodWorkload maps an injected pod to its GenAIWorkload through the webhook's label.
+func injectedPodWorkload(_ context.Context, o client.Object) []reconcile.Request {
+	name := o.GetLabels()[sidecar.WorkloadLabel]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+}
+
+// podCountChanged lets through the pod events that change injectedPods or the ServiceAccounts:
+// creation, deletion, and the start of termination or the end of a pod; not every status update.
+var podCountChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		oldPod, okOld := e.ObjectOld.(*corev1.Pod)
+		newPod, okNew := e.ObjectNew.(*corev1.Pod)
+		if !okOld || !okNew {
+			return true
+		}
+		return oldPod.DeletionTimestamp.IsZero() != newPod.DeletionTimestamp.IsZero() || oldPod.Status.Phase != newPod.Status.Phase
+	},
 }
 
 // SetupWithManager watches the workload, what it owns, and every kind it references through the
@@ -349,6 +401,8 @@ func (r *GenAIWorkloadReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(serviceAccountChanged)).
 		Watches(&appsv1.StatefulSet{}, byIndex(indexWorkloadRef, workloadKey("StatefulSet")),
 			builder.WithPredicates(serviceAccountChanged)).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(injectedPodWorkload),
+			builder.WithPredicates(podCountChanged)).
 		WithOptions(controllerOptions).
 		Named("genaiworkload").
 		Complete(r)

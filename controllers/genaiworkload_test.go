@@ -23,6 +23,7 @@ import (
 	"github.com/breakwater-dev/breakwater/controllers"
 	"github.com/breakwater-dev/breakwater/internal/guardconfig"
 	"github.com/breakwater-dev/breakwater/internal/render"
+	"github.com/breakwater-dev/breakwater/internal/sidecar"
 )
 
 func d(v time.Duration) guardconfig.Duration { return guardconfig.Duration(v) }
@@ -514,4 +515,50 @@ func TestConfigTheGuardWouldRefuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	guardConfigMap(t, w, "", nil)
+}
+
+// TestInjectedPodsAreCountedAndTheirServiceAccountsBound checks status.injectedPods and that the
+// guard's RoleBinding follows the ServiceAccounts the injected pods actually run as (a pod may name
+// its own), and forgets one whose pods are gone.
+func TestInjectedPodsAreCountedAndTheirServiceAccountsBound(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ns := namespace(t, "pods")
+	w, _ := configCases[0].apply(t, ns)
+	cm := guardConfigMap(t, w, "", nil)
+	pod := func(name, sa string, labels map[string]string) *corev1.Pod {
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
+			Spec: corev1.PodSpec{ServiceAccountName: sa,
+				Containers: []corev1.Container{{Name: "app", Image: "example.com/app:1"}}},
+		}
+		if err := c.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	injected := map[string]string{sidecar.WorkloadLabel: w.Name}
+	pod("app-1", "", injected)
+	batch := pod("batch-1", "batch-runner", injected)
+	pod("unrelated", "batch-runner", map[string]string{"app": "other"})
+
+	injectedPods := func(n int32) func(ctx context.Context) (bool, error) {
+		return func(ctx context.Context) (bool, error) {
+			got := &bw.GenAIWorkload{}
+			if err := c.Get(ctx, client.ObjectKeyFromObject(w), got); err != nil {
+				return false, err
+			}
+			return got.Status.InjectedPods == n, nil
+		}
+	}
+	eventually(t, "injectedPods = 2", injectedPods(2))
+	checkAccess(t, ns, "batch-runner", cm.Name)
+
+	if err := c.Delete(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "injectedPods = 1", injectedPods(1))
+	eventually(t, "batch-runner to lose access with its last pod", func(ctx context.Context) (bool, error) {
+		return !allowed(ctx, fmt.Sprintf("system:serviceaccount:%s:batch-runner", ns), ns, "get", "configmaps", cm.Name), nil
+	})
 }

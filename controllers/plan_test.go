@@ -59,7 +59,7 @@ func TestWorkloadConditions(t *testing.T) {
 		wantRendered metav1.ConditionStatus
 	}{{
 		name: "all resolved",
-		refs: workloadRefs{serviceAccount: "chat"},
+		refs: workloadRefs{serviceAccounts: []string{"chat"}},
 		wantReady: metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Reconciled",
 			Message: "Every reference resolved; ServiceAccount chat may read ConfigMap chat-guard"},
 		wantRendered: metav1.ConditionTrue,
@@ -73,7 +73,7 @@ func TestWorkloadConditions(t *testing.T) {
 		wantRendered: metav1.ConditionTrue,
 	}, {
 		name:      "a config the guard would refuse",
-		refs:      workloadRefs{serviceAccount: "default"},
+		refs:      workloadRefs{serviceAccounts: []string{"default"}},
 		renderErr: errors.New("endpoints[0].targets[0].url: must not have a query or fragment"),
 		wantReady: metav1.Condition{Type: "Ready", Status: metav1.ConditionFalse, Reason: "ConfigInvalid",
 			Message: "endpoints[0].targets[0].url: must not have a query or fragment"},

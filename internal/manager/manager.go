@@ -16,6 +16,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -28,6 +29,7 @@ import (
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
 	"github.com/breakwater-dev/breakwater/controllers"
+	"github.com/breakwater-dev/breakwater/internal/sidecar"
 )
 
 // Options are the manager's settings; every field is a flag of cmd/manager (docs/manager.md).
@@ -94,6 +96,15 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 
 // managedByBreakwater selects the objects the reconcilers create.
 var managedByBreakwater = labels.SelectorFromSet(labels.Set{controllers.LabelManagedBy: controllers.ManagedByValue})
+
+// injectedPods selects the pods the webhook injected: the manager never caches other pods.
+var injectedPods = func() labels.Selector {
+	req, err := labels.NewRequirement(sidecar.WorkloadLabel, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant key: cannot fail
+	}
+	return labels.NewSelector().Add(*req)
+}()
 
 func envOr(name, fallback string) string {
 	if v := os.Getenv(name); v != "" {

@@ -35,6 +35,9 @@ const (
 	// ConfigHashAnnotation carries the hash of the guard config the pod was injected with, so a
 	// config change is visible on the pod.
 	ConfigHashAnnotation = "breakwater.dev/config-hash"
+	// WorkloadLabel marks an injected pod with its GenAIWorkload's name, so the manager can watch
+	// just those pods (to count them and to learn their ServiceAccounts).
+	WorkloadLabel = "breakwater.dev/workload"
 	// ScrapeAnnotation tells annotation-based Prometheus setups where the guard's metrics are.
 	ScrapeAnnotation = "prometheus.io/port"
 
@@ -238,6 +241,10 @@ func Inject(pod *corev1.Pod, in Input, o Options) bool {
 			}
 		}
 	}
+	if pod.Labels == nil {
+		pod.Labels = map[string]string{}
+	}
+	pod.Labels[WorkloadLabel] = in.Workload.Name
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
 	}
