@@ -50,8 +50,9 @@ envtest: ## Provide kube-apiserver, etcd and kubectl for envtest under bin/k8s (
 	@K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest-assets.sh >/dev/null
 
 .PHONY: test
-test: verify-generated vet envtest ## Run every test: unit, envtest integration (real kube-apiserver + etcd), kustomize builds.
+test: verify-generated vet envtest ## Run every test: unit, envtest (real kube-apiserver + etcd), real Prometheus, kustomize builds.
 	@assets=$$(K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest-assets.sh); \
+	prometheus=$$(hack/prometheus.sh); export PROMETHEUS="$$prometheus"; echo "PROMETHEUS=$$PROMETHEUS"; \
 	hack/verify-kustomize.sh "$$assets/kubectl"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" go test $(GO_TEST_FLAGS) ./...
