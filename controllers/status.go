@@ -48,15 +48,19 @@ type statusWriter struct {
 // then records one Event per condition whose status changed. Events come after the patch so that
 // they never tell of a state that was not stored.
 func (s statusWriter) write(ctx context.Context, before, obj client.Object, oldConds, newConds []metav1.Condition) error {
-	patch := client.MergeFrom(before)
-	data, err := patch.Data(obj)
+	data, err := client.MergeFrom(before).Data(obj)
 	if err != nil {
 		return fmt.Errorf("computing the status patch of %s: %w", client.ObjectKeyFromObject(obj), err)
 	}
-	if string(data) != "{}" {
-		if err := s.client.Status().Patch(ctx, obj, patch, client.FieldOwner(FieldOwner)); err != nil {
-			return fmt.Errorf("patching the status of %s: %w", client.ObjectKeyFromObject(obj), err)
-		}
+	if string(data) == "{}" {
+		return nil // nothing changed, nothing to tell
+	}
+	// Guarded by the resourceVersion the reconcile read: a reconcile working from a cache that has
+	// not seen the previous status write gets a conflict and runs again on fresh data, instead of
+	// writing (and announcing) a condition change the server already has.
+	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+	if err := s.client.Status().Patch(ctx, obj, patch, client.FieldOwner(FieldOwner)); err != nil {
+		return fmt.Errorf("patching the status of %s: %w", client.ObjectKeyFromObject(obj), err)
 	}
 	for _, c := range newConds {
 		old := apimeta.FindStatusCondition(oldConds, c.Type)
