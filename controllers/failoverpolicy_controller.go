@@ -21,7 +21,8 @@ import (
 // endpoint's current weights.
 type FailoverPolicyReconciler struct {
 	client.Client
-	status statusWriter
+	status  statusWriter
+	sources Sources
 }
 
 // Reconcile resolves the policy's endpoint and targets and writes its weights and conditions.

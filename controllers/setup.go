@@ -16,8 +16,9 @@ var controllerOptions = controller.Options{MaxConcurrentReconciles: 4}
 // EventSource is the reporting controller of the manager's Events.
 const EventSource = "breakwater-manager"
 
-// Setup registers the reference indexes and the reconciler of every kind with the manager.
-func Setup(ctx context.Context, mgr ctrl.Manager) error {
+// Setup registers the reference indexes and the reconciler of every kind with the manager; src
+// feeds the control loops.
+func Setup(ctx context.Context, mgr ctrl.Manager, src Sources) error {
 	if err := setupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
@@ -28,8 +29,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager) error {
 	}{
 		&ModelEndpointReconciler{Client: c, status: sw},
 		&RetrievalBackendReconciler{Client: c, status: sw},
-		&TokenQuotaReconciler{Client: c, status: sw},
-		&FailoverPolicyReconciler{Client: c, status: sw},
+		&TokenQuotaReconciler{Client: c, status: sw, sources: src},
+		&FailoverPolicyReconciler{Client: c, status: sw, sources: src},
 		&GenAIWorkloadReconciler{Client: c, status: sw},
 	}
 	for _, r := range reconcilers {

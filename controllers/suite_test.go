@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	bw "github.com/breakwater-dev/breakwater/api/v1alpha1"
+	"github.com/breakwater-dev/breakwater/controllers"
 	"github.com/breakwater-dev/breakwater/internal/manager"
 	"github.com/breakwater-dev/breakwater/test/testenv"
 )
@@ -65,7 +66,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := manager.SetupControllers(ctx, mgr); err != nil {
+	if err := manager.SetupControllers(ctx, mgr, controllers.Sources{}); err != nil {
 		cancel()
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -20,7 +20,8 @@ import (
 // TokenQuotaReconciler checks each TokenQuota's endpoints and limits and reports its state.
 type TokenQuotaReconciler struct {
 	client.Client
-	status statusWriter
+	status  statusWriter
+	sources Sources
 }
 
 // Reconcile resolves the quota's endpoints and limits and writes its conditions and state.

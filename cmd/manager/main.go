@@ -9,6 +9,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/breakwater-dev/breakwater/controllers"
 	"github.com/breakwater-dev/breakwater/internal/manager"
 )
 
@@ -29,7 +30,7 @@ func main() {
 		log.Error(err, "Unable to set up the manager")
 		os.Exit(1)
 	}
-	if err := manager.SetupControllers(ctx, mgr); err != nil {
+	if err := manager.SetupControllers(ctx, mgr, controllers.Sources{}); err != nil {
 		log.Error(err, "Unable to set up the controllers")
 		os.Exit(1)
 	}

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
+	"github.com/breakwater-dev/breakwater/controllers"
 	"github.com/breakwater-dev/breakwater/internal/sidecar"
 	"github.com/breakwater-dev/breakwater/test/testenv"
 )
@@ -72,7 +73,7 @@ func TestManagerWorksWithExactlyTheGeneratedRBAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := SetupControllers(ctx, mgr); err != nil {
+	if err := SetupControllers(ctx, mgr, controllers.Sources{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := SetupWebhook(mgr, opts); err != nil {

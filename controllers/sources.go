@@ -1,0 +1,40 @@
+package controllers
+
+import (
+	"time"
+
+	"github.com/breakwater-dev/breakwater/internal/aws"
+	"github.com/breakwater-dev/breakwater/internal/promsource"
+)
+
+// Sources are what the control loops read besides the API server. A nil member makes the loops
+// that need it report MetricsUnavailable (and hold their last decision) instead of acting on
+// missing data.
+type Sources struct {
+	// Metrics are the guards' metrics, through PromQL.
+	Metrics promsource.Source
+	// Quotas reads tokens-per-minute limits from AWS Service Quotas.
+	Quotas aws.QuotaReader
+	// Usage reads account-wide Bedrock usage from CloudWatch.
+	Usage aws.BedrockMetrics
+	// Catalog says whether a region serves a Bedrock model.
+	Catalog aws.ModelCatalog
+	// Interval is how often the loops evaluate; zero means the default of 30s.
+	Interval time.Duration
+	// Now is the clock the loops hand to internal/policy; nil means time.Now.
+	Now func() time.Time
+}
+
+func (s Sources) interval() time.Duration {
+	if s.Interval <= 0 {
+		return 30 * time.Second
+	}
+	return s.Interval
+}
+
+func (s Sources) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
+}
