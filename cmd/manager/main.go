@@ -9,13 +9,14 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/breakwater-dev/breakwater/controllers"
 	"github.com/breakwater-dev/breakwater/internal/manager"
 )
 
 func main() {
 	var opts manager.Options
 	opts.BindFlags(flag.CommandLine)
+	var sourceOpts manager.SourceOptions
+	sourceOpts.BindFlags(flag.CommandLine)
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -30,7 +31,12 @@ func main() {
 		log.Error(err, "Unable to set up the manager")
 		os.Exit(1)
 	}
-	if err := manager.SetupControllers(ctx, mgr, controllers.Sources{}); err != nil {
+	sources, err := sourceOpts.Sources(ctx)
+	if err != nil {
+		log.Error(err, "Unable to set up the metric sources")
+		os.Exit(1)
+	}
+	if err := manager.SetupControllers(ctx, mgr, sources); err != nil {
 		log.Error(err, "Unable to set up the controllers")
 		os.Exit(1)
 	}

@@ -25,6 +25,8 @@ func TestEveryFlagIsDocumented(t *testing.T) {
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	var o Options
 	o.BindFlags(fs)
+	var s SourceOptions
+	s.BindFlags(fs)
 	var z zap.Options
 	z.BindFlags(fs)
 	fs.String("kubeconfig", "", "registered by controller-runtime's config package")
