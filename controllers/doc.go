@@ -20,3 +20,12 @@ package controllers
 // The GenAIWorkload reconciler counts the pods the webhook injected (labelled breakwater.dev/workload;
 // the manager caches only those) and binds the guard's Role to their ServiceAccounts.
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+
+// The TokenQuota loop sheds and restores the workloads of GenAIWorkloads through internal/scaler:
+// it scales them through the scale subresource and keeps its record in annotations on them; it caps
+// (and later restores) a HorizontalPodAutoscaler and pauses a KEDA ScaledObject that owns a
+// workload's replicas, finding them by listing (watch too, so that they may be read through the cache).
+// +kubebuilder:rbac:groups=apps,resources=deployments/scale;statefulsets/scale,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=patch
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=keda.sh,resources=scaledobjects,verbs=get;list;watch;patch

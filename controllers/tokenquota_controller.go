@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -15,47 +16,59 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
+	"github.com/breakwater-dev/breakwater/internal/scaler"
 )
 
-// TokenQuotaReconciler checks each TokenQuota's endpoints and limits and reports its state.
+// TokenQuotaReconciler measures each TokenQuota's usage against its limits, decides its state, and
+// sheds or restores the GenAIWorkloads under it.
 type TokenQuotaReconciler struct {
 	client.Client
 	status  statusWriter
 	sources Sources
+	// live reads from the API server, not the cache: the scaler guards every write with the
+	// resourceVersion it just read, and a cache that has not yet seen its previous write would
+	// make each step conflict (and a stale read of a workload's annotations would misreport it).
+	live client.Client
 }
 
-// Reconcile resolves the quota's endpoints and limits and writes its conditions and state.
+// Reconcile gathers the quota's endpoints, limit and usage, decides its state and scale plan with
+// internal/policy, carries the plan out and writes the result in status. It runs again every
+// interval, because usage changes without any object changing.
 func (r *TokenQuotaReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	q := &breakwaterv1alpha1.TokenQuota{}
 	if err := r.Get(ctx, req.NamespacedName, q); err != nil {
 		return ctrl.Result{}, ignoreNotFound(err, "TokenQuota", req)
 	}
 	before := q.DeepCopy()
-	var missing []string
-	for _, ref := range q.Spec.Endpoints {
-		found, err := getOptional(ctx, r.Client, q.Namespace, ref.Name, &breakwaterv1alpha1.ModelEndpoint{})
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if !found {
-			missing = append(missing, ref.Name)
-		}
+	now := r.sources.now()
+	endpoints, err := r.gatherEndpoints(ctx, q)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
-	setConditions(&q.Status.Conditions, q.Generation, quotaConditions(q, missing)...)
-	q.Status.EffectiveTokensPerMinute = q.Spec.Limits.TokensPerMinute
-	if static := staticLimits(q.Spec.Limits); len(static) > 0 {
-		// The first static limit until usage is measured; the quota control loop will show the
-		// binding one.
-		q.Status.Limit = static[0]
+	limit := r.resolveLimit(ctx, q)
+	usage := r.measureUsage(ctx, q, now)
+	quotaPlan, err := decideQuota(q, limit, usage, endpoints.maxOutputTokens, now)
+	if err != nil {
+		// The API server validates costPerDay; a value it let through will not parse on a retry.
+		setConditions(&q.Status.Conditions, q.Generation, readyFalse(reasonInvalidLimit, fmt.Sprintf("spec.%v: fix the value", err)))
+		return ctrl.Result{}, errors.Join(reconcile.TerminalError(err),
+			r.status.write(ctx, before, q, before.Status.Conditions, q.Status.Conditions))
 	}
-	if q.Status.State == "" {
-		// Normal until usage is measured; the quota control loop owns every later change.
-		q.Status.State = breakwaterv1alpha1.QuotaNormal
-		now := metav1.Now()
-		q.Status.LastTransitionTime = &now
+	applyQuotaPlan(q, quotaPlan, usage, limit, now)
+	shed, scaleErr := r.scaleWorkloads(ctx, q, quotaPlan, now)
+	setConditions(&q.Status.Conditions, q.Generation, append(quotaConditions(q, endpoints.missing, limit.condition), usage.condition)...)
+	if scaleErr == nil {
+		// Only a complete evaluation lists who is shed and stands for the spec's generation.
+		q.Status.ShedWorkloads, q.Status.ObservedGeneration = shed, q.Generation
 	}
-	q.Status.ObservedGeneration = q.Generation
-	return ctrl.Result{}, r.status.write(ctx, before, q, before.Status.Conditions, q.Status.Conditions)
+	if err := r.status.write(ctx, before, q, before.Status.Conditions, q.Status.Conditions); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.announceState(q, before.Status.State, quotaPlan)
+	if scaleErr != nil {
+		return ctrl.Result{}, scaleErr
+	}
+	return ctrl.Result{RequeueAfter: jittered(r.sources.interval())}, nil
 }
 
 // staticLimits describes the spec's static limits for people, tokens per minute first.
@@ -73,8 +86,11 @@ func staticLimits(l breakwaterv1alpha1.QuotaLimits) []string {
 	return static
 }
 
-// quotaConditions decides Ready and LimitResolved from the missing endpoints and the limits.
-func quotaConditions(q *breakwaterv1alpha1.TokenQuota, missingEndpoints []string) []metav1.Condition {
+// quotaConditions decides Ready and LimitResolved from the missing endpoints and the limits:
+// the spec's (a serviceQuota pending) or, when given, the LimitResolved the loop resolved. Ready
+// does not wait for metrics: a quota whose usage cannot be measured is in force and holds its
+// state, which MetricsAvailable explains.
+func quotaConditions(q *breakwaterv1alpha1.TokenQuota, missingEndpoints []string, resolved ...metav1.Condition) []metav1.Condition {
 	static := staticLimits(q.Spec.Limits)
 	limit := metav1.Condition{Type: breakwaterv1alpha1.ConditionLimitResolved, Status: metav1.ConditionTrue,
 		Reason: breakwaterv1alpha1.ReasonStaticLimit, Message: "Static limits: " + strings.Join(static, ", ")}
@@ -82,6 +98,12 @@ func quotaConditions(q *breakwaterv1alpha1.TokenQuota, missingEndpoints []string
 		limit = metav1.Condition{Type: breakwaterv1alpha1.ConditionLimitResolved, Status: metav1.ConditionFalse,
 			Reason:  breakwaterv1alpha1.ReasonServiceQuotaPending,
 			Message: fmt.Sprintf("The tokens-per-minute limit of Service Quotas %s/%s in %s has not been read yet", sq.ServiceCode, sq.QuotaCode, sq.Region)}
+	}
+	if len(resolved) > 0 {
+		limit = resolved[0]
+	}
+	if q.Spec.ServiceQuota != nil && limit.Status == metav1.ConditionTrue && q.Status.EffectiveTokensPerMinute != nil {
+		static = append([]string{fmt.Sprintf("%d tokens/min", *q.Status.EffectiveTokensPerMinute)}, static...)
 	}
 	switch {
 	case len(missingEndpoints) > 0:
@@ -95,8 +117,16 @@ func quotaConditions(q *breakwaterv1alpha1.TokenQuota, missingEndpoints []string
 		len(q.Spec.Endpoints), strings.Join(static, ", "))), limit}
 }
 
-// SetupWithManager watches TokenQuotas and the ModelEndpoints they name, through the index.
+// SetupWithManager watches TokenQuotas and the ModelEndpoints they name, through the index. Usage
+// is polled (RequeueAfter), since no object changes when it does.
 func (r *TokenQuotaReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.live == nil {
+		live, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+		if err != nil {
+			return fmt.Errorf("creating the TokenQuota loop's uncached client: %w", err)
+		}
+		r.live = client.WithFieldOwner(live, FieldOwner)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&breakwaterv1alpha1.TokenQuota{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&breakwaterv1alpha1.ModelEndpoint{}, handler.EnqueueRequestsFromMapFunc(
@@ -107,6 +137,9 @@ func (r *TokenQuotaReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("tokenquota").
 		Complete(r)
 }
+
+// scalerFor acts on the workloads through the uncached client; it keeps no state of its own.
+func (r *TokenQuotaReconciler) scalerFor() *scaler.Scaler { return &scaler.Scaler{Client: r.live} }
 
 // createOrDelete passes only creations and deletions: a reconciler that checks whether an object
 // exists has nothing to learn from its updates.
