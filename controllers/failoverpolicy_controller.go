@@ -17,15 +17,17 @@ import (
 	"github.com/breakwater-dev/breakwater/internal/render"
 )
 
-// FailoverPolicyReconciler checks each FailoverPolicy against its ModelEndpoint and reports the
-// endpoint's current weights.
+// FailoverPolicyReconciler checks each FailoverPolicy against its ModelEndpoint and runs the
+// failover control loop: it shifts the endpoint's weights away from targets whose metrics fire a
+// trigger and back once they are stable (failover_loop.go).
 type FailoverPolicyReconciler struct {
 	client.Client
 	status  statusWriter
 	sources Sources
 }
 
-// Reconcile resolves the policy's endpoint and targets and writes its weights and conditions.
+// Reconcile resolves the policy's endpoint and targets, evaluates the failover loop and writes its
+// weights and conditions.
 func (r *FailoverPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	p := &breakwaterv1alpha1.FailoverPolicy{}
 	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
@@ -41,11 +43,23 @@ func (r *FailoverPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		me = nil
 	}
 	plan := planPolicy(p, me)
-	p.Status.Weights = plan.weights
-	p.Status.ActiveTarget = plan.activeTarget
 	setConditions(&p.Status.Conditions, p.Generation, plan.conditions...)
+	var out failoverOutcome
+	if plan.ready {
+		out = r.evaluateFailover(ctx, p, me)
+		setConditions(&p.Status.Conditions, p.Generation, readyTrue(fmt.Sprintf("Steering ModelEndpoint %q between %s; active target %s",
+			me.Name, namesList(p.Spec.Targets), p.Status.ActiveTarget)))
+	} else {
+		p.Status.Weights = plan.weights
+		p.Status.ActiveTarget = plan.activeTarget
+	}
 	p.Status.ObservedGeneration = p.Generation
-	return ctrl.Result{}, r.status.write(ctx, before, p, before.Status.Conditions, p.Status.Conditions)
+	if err := r.status.write(ctx, before, p, before.Status.Conditions, p.Status.Conditions); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.recordShift(p, before.Status.Conditions, out)
+	// Metrics change without any event to watch: evaluate again after the interval.
+	return ctrl.Result{RequeueAfter: r.sources.requeueAfter()}, nil
 }
 
 // policyPlan is the status a FailoverPolicy should show.
@@ -53,10 +67,12 @@ type policyPlan struct {
 	weights      []breakwaterv1alpha1.TargetWeight
 	activeTarget string
 	conditions   []metav1.Condition
+	// ready is true when the endpoint and every target resolved: the failover loop takes over.
+	ready bool
 }
 
 // planPolicy decides a FailoverPolicy's status from its spec and its endpoint (nil when missing).
-// Until the failover control loop shifts traffic, the weights are the endpoint's spec weights.
+// The weights are the endpoint's spec weights; once ready, the failover loop decides them instead.
 func planPolicy(p *breakwaterv1alpha1.FailoverPolicy, me *breakwaterv1alpha1.ModelEndpoint) policyPlan {
 	if me == nil {
 		return policyPlan{conditions: []metav1.Condition{readyFalse(breakwaterv1alpha1.ReasonEndpointNotFound,
@@ -88,6 +104,7 @@ func planPolicy(p *breakwaterv1alpha1.FailoverPolicy, me *breakwaterv1alpha1.Mod
 				me.Name, namesList(unknown), namesList(names)))}
 		return plan
 	}
+	plan.ready = true
 	plan.conditions = []metav1.Condition{readyTrue(fmt.Sprintf("Steering ModelEndpoint %q between %s; active target %s",
 		me.Name, namesList(p.Spec.Targets), plan.activeTarget))}
 	return plan

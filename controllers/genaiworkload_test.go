@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bw "github.com/breakwater-dev/breakwater/api/v1alpha1"
@@ -522,11 +523,14 @@ func TestConfigTheGuardWouldRefuse(t *testing.T) {
 			t.Errorf("status.configHash %q does not name the ConfigMap's config %q", w.Status.ConfigHash, got)
 		}
 	}
-	if err := c.Get(ctx, client.ObjectKeyFromObject(me), me); err != nil {
-		t.Fatal(err)
-	}
-	me.Spec.Targets[0].URL = "http://vllm.models.svc.cluster.local:8000"
-	if err := c.Update(ctx, me); err != nil {
+	// The manager writes the endpoint's status meanwhile: retry the spec update on conflict.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(me), me); err != nil {
+			return err
+		}
+		me.Spec.Targets[0].URL = "http://vllm.models.svc.cluster.local:8000"
+		return c.Update(ctx, me)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	guardConfigMap(t, w, "", nil)

@@ -5,34 +5,47 @@ import (
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
-	"github.com/breakwater-dev/breakwater/internal/render"
 )
 
-// ModelEndpointReconciler reports each ModelEndpoint's targets and whether it can serve.
+// ModelEndpointReconciler reports each ModelEndpoint's targets, their current weights (those of
+// the FailoverPolicy that steers it), whether they can serve, and the endpoint's live figures.
 type ModelEndpointReconciler struct {
 	client.Client
-	status statusWriter
+	status  statusWriter
+	sources Sources
 }
 
-// Reconcile writes the endpoint's per-target status, active target and conditions.
+// Reconcile writes the endpoint's per-target status, active target, figures and conditions.
 func (r *ModelEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	me := &breakwaterv1alpha1.ModelEndpoint{}
 	if err := r.Get(ctx, req.NamespacedName, me); err != nil {
 		return ctrl.Result{}, ignoreNotFound(err, "ModelEndpoint", req)
 	}
 	before := me.DeepCopy()
-	plan := planEndpoint(me.Spec)
+	p, err := steeringPolicy(ctx, r.Client, me)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	plan := planEndpoint(me.Spec, endpointWeights(me, p), targetAvailability(ctx, r.sources, me))
 	me.Status.Targets = plan.targets
 	me.Status.ActiveTarget = plan.activeTarget
+	me.Status.Observed = endpointFigures(ctx, r.sources, me, figuresWindow(p))
 	setConditions(&me.Status.Conditions, me.Generation, plan.conditions...)
 	me.Status.ObservedGeneration = me.Generation
-	return ctrl.Result{}, r.status.write(ctx, before, me, before.Status.Conditions, me.Status.Conditions)
+	if err := r.status.write(ctx, before, me, before.Status.Conditions, me.Status.Conditions); err != nil {
+		return ctrl.Result{}, err
+	}
+	// The figures and the catalogue change without any event to watch.
+	return ctrl.Result{RequeueAfter: r.sources.requeueAfter()}, nil
 }
 
 // endpointPlan is the status a ModelEndpoint should show.
@@ -42,27 +55,38 @@ type endpointPlan struct {
 	conditions   []metav1.Condition
 }
 
-// planEndpoint decides a ModelEndpoint's status from its spec: each target's share of traffic as a
-// percentage, and every target available until the guards' metrics (circuit state, validation in
-// its region) say otherwise.
-func planEndpoint(spec breakwaterv1alpha1.ModelEndpointSpec) endpointPlan {
+// planEndpoint decides a ModelEndpoint's status from its spec, the current weights (percentages
+// that sum to 100) and each target's availability. The circuit state stays unset until the
+// guards' breaker state is read.
+func planEndpoint(spec breakwaterv1alpha1.ModelEndpointSpec, weights map[string]int32, avail map[string]availability) endpointPlan {
 	var p endpointPlan
-	weights := make([]int32, 0, len(spec.Targets))
+	ordered := make([]int32, 0, len(spec.Targets))
+	var unavailable []string
 	for _, t := range spec.Targets {
-		weights = append(weights, render.TargetWeight(t))
+		a := avail[t.Name]
+		p.targets = append(p.targets, breakwaterv1alpha1.TargetStatus{Name: t.Name, Weight: weights[t.Name], Available: a.available, Message: a.message})
+		ordered = append(ordered, weights[t.Name])
+		if !a.available {
+			unavailable = append(unavailable, t.Name)
+		}
 	}
-	for i, pct := range percentages(weights) {
-		p.targets = append(p.targets, breakwaterv1alpha1.TargetStatus{Name: spec.Targets[i].Name, Weight: pct, Available: true})
-	}
-	if i := largest(weights); i >= 0 {
+	if i := largest(ordered); i >= 0 {
 		p.activeTarget = spec.Targets[i].Name
 	}
 	n := len(p.targets)
-	p.conditions = []metav1.Condition{
-		readyTrue(fmt.Sprintf("%d of %d targets available; active target %s", n, n, p.activeTarget)),
-		{Type: breakwaterv1alpha1.ConditionDegraded, Status: metav1.ConditionFalse,
-			Reason: breakwaterv1alpha1.ReasonAllTargetsAvailable, Message: fmt.Sprintf("All %d targets can take traffic", n)},
+	up := n - len(unavailable)
+	ready := readyTrue(fmt.Sprintf("%d of %d targets available; active target %s", up, n, p.activeTarget))
+	degraded := metav1.Condition{Type: breakwaterv1alpha1.ConditionDegraded, Status: metav1.ConditionFalse,
+		Reason: breakwaterv1alpha1.ReasonAllTargetsAvailable, Message: fmt.Sprintf("All %d targets can take traffic", n)}
+	if len(unavailable) > 0 {
+		degraded.Status, degraded.Reason = metav1.ConditionTrue, breakwaterv1alpha1.ReasonTargetsUnavailable
+		degraded.Message = fmt.Sprintf("Targets %s cannot take traffic; status.targets says why", namesList(unavailable))
 	}
+	if up == 0 {
+		ready = readyFalse(breakwaterv1alpha1.ReasonTargetsUnavailable,
+			fmt.Sprintf("None of the %d targets can take traffic; status.targets says why", n))
+	}
+	p.conditions = []metav1.Condition{ready, degraded}
 	return p
 }
 
@@ -109,10 +133,16 @@ func percentages(weights []int32) []int32 {
 	return out
 }
 
-// SetupWithManager watches ModelEndpoints; their status depends on their spec alone for now.
+// SetupWithManager watches ModelEndpoints, and the FailoverPolicies that steer them: a policy's
+// status weights are the endpoint's weights, so every status change of one is watched.
 func (r *ModelEndpointReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&breakwaterv1alpha1.ModelEndpoint{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&breakwaterv1alpha1.FailoverPolicy{}, handler.EnqueueRequestsFromMapFunc(
+			func(_ context.Context, o client.Object) []reconcile.Request {
+				p := o.(*breakwaterv1alpha1.FailoverPolicy)
+				return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Spec.EndpointRef.Name}}}
+			})).
 		WithOptions(controllerOptions).
 		Named("modelendpoint").
 		Complete(r)

@@ -27,7 +27,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, src Sources) error {
 	reconcilers := []interface {
 		SetupWithManager(ctrl.Manager) error
 	}{
-		&ModelEndpointReconciler{Client: c, status: sw},
+		&ModelEndpointReconciler{Client: c, status: sw, sources: src},
 		&RetrievalBackendReconciler{Client: c, status: sw},
 		&TokenQuotaReconciler{Client: c, status: sw, sources: src},
 		&FailoverPolicyReconciler{Client: c, status: sw, sources: src},

@@ -1,0 +1,486 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
+	"github.com/breakwater-dev/breakwater/internal/policy"
+	"github.com/breakwater-dev/breakwater/internal/promsource"
+	"github.com/breakwater-dev/breakwater/internal/render"
+)
+
+// Condition type and reasons of the failover loop that api/v1alpha1 does not define. They are
+// part of the status API like the ones there: do not rename them.
+const (
+	// ConditionTargetsValidated says whether the Bedrock catalogue confirmed that every target of
+	// the policy serves its model in its region; traffic never moves onto a target it did not
+	// confirm while requireValidatedTargets is true.
+	ConditionTargetsValidated = "TargetsValidated"
+	// ReasonTargetsServed: every target is confirmed (or no catalogue applies to its provider).
+	ReasonTargetsServed = "TargetsServed"
+	// ReasonTargetNotServed: the catalogue says a target's region does not serve its model.
+	ReasonTargetNotServed = "TargetNotServed"
+	// ReasonValidationUnavailable: no catalogue is configured, or it could not be read.
+	ReasonValidationUnavailable = "ValidationUnavailable"
+	// ReasonMetricsRead: the metric source answered the policy's queries.
+	ReasonMetricsRead = "MetricsRead"
+)
+
+// maxShiftMessage is the API's bound on status.lastShift.message.
+const maxShiftMessage = 1024
+
+// requeueJitter spreads the evaluations of many objects created together over 10% of the
+// interval, so they do not all query Prometheus in the same instant.
+const requeueJitter = 0.1
+
+// requeueAfter is when the next evaluation of a control loop is due.
+func (s Sources) requeueAfter() time.Duration {
+	return wait.Jitter(s.interval(), requeueJitter)
+}
+
+// failoverOutcome is what one evaluation wrote, for the Event recorded after the status patch.
+type failoverOutcome struct {
+	// shift is set when the plan changed the weights (or would have, in shadow mode).
+	shift *breakwaterv1alpha1.WeightShift
+}
+
+// evaluateFailover is the failover control loop's step for a Ready policy: gather the weights,
+// validations and metrics, call policy.Failover and write the plan into p.Status. On a metric
+// source that is missing or fails it holds the weights and the FailedOver condition as they are.
+func (r *FailoverPolicyReconciler) evaluateFailover(ctx context.Context, p *breakwaterv1alpha1.FailoverPolicy, me *breakwaterv1alpha1.ModelEndpoint) failoverOutcome {
+	// metav1.Time keeps whole seconds: deciding on the stored precision keeps the cooldown
+	// arithmetic of this evaluation and the next one identical.
+	now := r.sources.now().UTC().Truncate(time.Second)
+	current := currentWeights(p.Status.Weights, me)
+	home := homeWeights(me)
+	validated, validation := r.validateTargets(ctx, p, me)
+	setConditions(&p.Status.Conditions, p.Generation, validation)
+	writeWeights(p, current)
+
+	in := policy.FailoverSettings(p.Spec)
+	in.Now, in.LastShift = now, lastShiftTime(p)
+	window := in.Triggers.Window
+	if window <= 0 {
+		window = policy.DefaultWindow
+	}
+	metrics, warnings, err := r.targetMetrics(ctx, p, in.Triggers, window, current)
+	if err != nil {
+		setConditions(&p.Status.Conditions, p.Generation, metav1.Condition{Type: breakwaterv1alpha1.ConditionMetricsAvailable,
+			Status: metav1.ConditionFalse, Reason: breakwaterv1alpha1.ReasonMetricsUnavailable,
+			Message: fmt.Sprintf("%s; weights are held at %s until the metrics can be read", err, weightsText(current, me))})
+		return failoverOutcome{}
+	}
+	for _, name := range p.Spec.Targets {
+		in.Targets = append(in.Targets, policy.TargetInput{
+			Name: name, Weight: current[name], HomeWeight: home[name], Validated: validated[name],
+			Metrics: metrics[name], HealthySince: healthySince(p, name, in, window),
+		})
+	}
+	plan := policy.Failover(in)
+	if plan.Reason == policy.ReasonMetricsUnavailable {
+		// Some target with traffic has no data: hold everything, FailedOver included, as for a
+		// failed source.
+		setConditions(&p.Status.Conditions, p.Generation, metav1.Condition{Type: breakwaterv1alpha1.ConditionMetricsAvailable,
+			Status: metav1.ConditionFalse, Reason: breakwaterv1alpha1.ReasonMetricsUnavailable, Message: plan.Message})
+		return failoverOutcome{}
+	}
+	msg := fmt.Sprintf("Metrics of %s read over %s", namesList(p.Spec.Targets), window)
+	if len(warnings) > 0 {
+		msg += "; the metric source warned: " + strings.Join(warnings, "; ")
+	}
+	setConditions(&p.Status.Conditions, p.Generation, metav1.Condition{Type: breakwaterv1alpha1.ConditionMetricsAvailable,
+		Status: metav1.ConditionTrue, Reason: ReasonMetricsRead, Message: msg})
+	return applyFailoverPlan(p, me, plan, current, home)
+}
+
+// applyFailoverPlan writes the plan into p.Status: the weights only when the plan applies (never
+// in shadow mode), lastShift on every change (in shadow mode too, so that the cooldown paces the
+// shadow Events as it would pace real shifts), and FailedOver with the plan's reason and message.
+func applyFailoverPlan(p *breakwaterv1alpha1.FailoverPolicy, me *breakwaterv1alpha1.ModelEndpoint, plan policy.FailoverPlan, current, home map[string]int32) failoverOutcome {
+	weights := current
+	if plan.Apply {
+		weights = mergePlan(current, plan.Weights, p.Spec.Targets)
+	}
+	writeWeights(p, weights)
+	var out failoverOutcome
+	if plan.Changed && len(plan.Moves) > 0 {
+		out.shift = &breakwaterv1alpha1.WeightShift{Time: metav1.NewTime(plan.LastShift), Reason: plan.Reason,
+			Message: truncate(plan.Message, maxShiftMessage), From: plan.Moves[0].From, To: plan.Moves[0].To}
+		p.Status.LastShift = out.shift
+	}
+	failedOver := metav1.ConditionFalse
+	for _, t := range me.Spec.Targets {
+		if weights[t.Name] != home[t.Name] {
+			failedOver = metav1.ConditionTrue
+		}
+	}
+	setConditions(&p.Status.Conditions, p.Generation, metav1.Condition{Type: breakwaterv1alpha1.ConditionFailedOver,
+		Status: failedOver, Reason: plan.Reason, Message: plan.Message})
+	return out
+}
+
+// recordShift records an Event for a shift whose FailedOver condition kept its status: the status
+// writer announces only status changes, and every shift (or shadow decision) must be visible.
+func (r *FailoverPolicyReconciler) recordShift(p *breakwaterv1alpha1.FailoverPolicy, oldConds []metav1.Condition, out failoverOutcome) {
+	if out.shift == nil {
+		return
+	}
+	oldCond := apimeta.FindStatusCondition(oldConds, breakwaterv1alpha1.ConditionFailedOver)
+	newCond := apimeta.FindStatusCondition(p.Status.Conditions, breakwaterv1alpha1.ConditionFailedOver)
+	if oldCond == nil || newCond == nil || oldCond.Status != newCond.Status {
+		return // the status writer's Event already carries the plan's reason and message
+	}
+	r.status.recorder.Eventf(p, nil, eventTypeOf(newCond), out.shift.Reason, "Shift", "%s", out.shift.Message)
+}
+
+// eventTypeOf is Warning while traffic is away from its home weights, as the status writer's
+// FailedOver Events are.
+func eventTypeOf(c *metav1.Condition) string {
+	if c.Status == metav1.ConditionTrue {
+		return corev1.EventTypeWarning
+	}
+	return corev1.EventTypeNormal
+}
+
+// currentWeights are status.weights when they name exactly the endpoint's targets and sum to 100;
+// otherwise (first evaluation, or the endpoint's targets changed since) the endpoint's spec weights
+// as percentages, which is also what the guards use until a policy's weights apply.
+func currentWeights(status []breakwaterv1alpha1.TargetWeight, me *breakwaterv1alpha1.ModelEndpoint) map[string]int32 {
+	if len(status) == len(me.Spec.Targets) {
+		w := make(map[string]int32, len(status))
+		var sum int32
+		for _, tw := range status {
+			w[tw.Target] = tw.Weight
+			sum += tw.Weight
+		}
+		ok := sum == 100
+		for _, t := range me.Spec.Targets {
+			_, found := w[t.Name]
+			ok = ok && found
+		}
+		if ok {
+			return w
+		}
+	}
+	return homeWeights(me)
+}
+
+// homeWeights are the endpoint's spec weights as percentages that sum to 100: where failback
+// returns to.
+func homeWeights(me *breakwaterv1alpha1.ModelEndpoint) map[string]int32 {
+	raw := make([]int32, len(me.Spec.Targets))
+	for i, t := range me.Spec.Targets {
+		raw[i] = render.TargetWeight(t)
+	}
+	w := make(map[string]int32, len(raw))
+	for i, pct := range percentages(raw) {
+		w[me.Spec.Targets[i].Name] = pct
+	}
+	return w
+}
+
+// mergePlan puts the plan's weights of the policy's targets into the endpoint's weights. The plan
+// sums to 100 over the policy's targets; when the policy steers only some of the endpoint's
+// targets, the others keep their weights and the plan is scaled into what they leave.
+func mergePlan(current map[string]int32, plan []breakwaterv1alpha1.TargetWeight, steered []string) map[string]int32 {
+	out := make(map[string]int32, len(current))
+	var fixed int32
+	for name, w := range current {
+		out[name] = w
+		if !slices.Contains(steered, name) {
+			fixed += w
+		}
+	}
+	raw := make([]int32, len(plan))
+	for i, tw := range plan {
+		raw[i] = tw.Weight
+	}
+	for i, w := range apportion(raw, 100-fixed) {
+		out[plan[i].Target] = w
+	}
+	return out
+}
+
+// apportion scales weights to whole numbers that sum to total by largest remainder (earlier
+// entries first on a tie), the rounding policy.Failover uses.
+func apportion(weights []int32, total int32) []int32 {
+	var sum int64
+	for _, w := range weights {
+		sum += int64(w)
+	}
+	out := make([]int32, len(weights))
+	if sum == 0 || total <= 0 {
+		return out
+	}
+	rem := make([]int64, len(weights))
+	var got int64
+	for i, w := range weights {
+		out[i] = int32(int64(w) * int64(total) / sum)
+		rem[i] = int64(w) * int64(total) % sum
+		got += int64(out[i])
+	}
+	for ; got < int64(total); got++ {
+		best := 0
+		for i := range rem {
+			if rem[i] > rem[best] {
+				best = i
+			}
+		}
+		out[best]++
+		rem[best] = -1
+	}
+	return out
+}
+
+// writeWeights sets status.weights in the endpoint's target order, and activeTarget.
+func writeWeights(p *breakwaterv1alpha1.FailoverPolicy, weights map[string]int32) {
+	p.Status.Weights = p.Status.Weights[:0:0]
+	best := ""
+	for _, tw := range sortedWeights(weights, p) {
+		p.Status.Weights = append(p.Status.Weights, tw)
+		if best == "" || tw.Weight > weights[best] {
+			best = tw.Target
+		}
+	}
+	p.Status.ActiveTarget = best
+}
+
+// sortedWeights lists weights with the policy's targets first, in its order of preference, then
+// the endpoint's other targets by name, so that status reads the way the policy is written.
+func sortedWeights(weights map[string]int32, p *breakwaterv1alpha1.FailoverPolicy) []breakwaterv1alpha1.TargetWeight {
+	var out []breakwaterv1alpha1.TargetWeight
+	for _, name := range p.Spec.Targets {
+		if w, ok := weights[name]; ok {
+			out = append(out, breakwaterv1alpha1.TargetWeight{Target: name, Weight: w})
+		}
+	}
+	var rest []string
+	for name := range weights {
+		if !slices.Contains(p.Spec.Targets, name) {
+			rest = append(rest, name)
+		}
+	}
+	slices.Sort(rest)
+	for _, name := range rest {
+		out = append(out, breakwaterv1alpha1.TargetWeight{Target: name, Weight: weights[name]})
+	}
+	return out
+}
+
+func weightsText(weights map[string]int32, me *breakwaterv1alpha1.ModelEndpoint) string {
+	parts := make([]string, 0, len(me.Spec.Targets))
+	for _, t := range me.Spec.Targets {
+		parts = append(parts, fmt.Sprintf("%s %d", t.Name, weights[t.Name]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func lastShiftTime(p *breakwaterv1alpha1.FailoverPolicy) time.Time {
+	if p.Status.LastShift == nil {
+		return time.Time{}
+	}
+	return p.Status.LastShift.Time.Time
+}
+
+// healthySince stands in for the per-target time of recovery, which the status has no field for
+// (the policy package asks for it to be kept). It is derived from lastShift, so it survives a
+// restart and is the same on every evaluation:
+//
+//   - after a failback step onto the target, the target was stable then: it counts as healthy
+//     since one stable period before that step, so the next step waits only for the cooldown;
+//   - otherwise it counts as healthy since one window after the last shift: a target drained by
+//     that shift gets no new requests, and once the window no longer holds its old failures no
+//     trigger can fire on it, so the stable period runs from there;
+//   - with no shift yet, since the policy was created.
+//
+// The limitation: a target that fired without causing a shift (cooldown, or no room elsewhere)
+// and recovered is taken as healthy since that point too, so failback to it may start sooner than
+// a stable period after its recovery. It still returns at most failback.stepPercent of the
+// traffic, and a target that fires again is moved away within a cooldown.
+func healthySince(p *breakwaterv1alpha1.FailoverPolicy, target string, in policy.FailoverInput, window time.Duration) time.Time {
+	last := p.Status.LastShift
+	if last == nil {
+		return p.CreationTimestamp.Time
+	}
+	if last.Reason == policy.ReasonFailback && last.To == target {
+		stable := in.StablePeriod
+		if stable <= 0 {
+			stable = policy.DefaultStablePeriod
+		}
+		return last.Time.Add(-stable)
+	}
+	return last.Time.Add(window)
+}
+
+// validateTargets asks the catalogue whether each bedrock target's region serves its model. A
+// target that could not be checked counts as not validated; policy.Failover still lets traffic
+// onto it when requireValidatedTargets is false.
+func (r *FailoverPolicyReconciler) validateTargets(ctx context.Context, p *breakwaterv1alpha1.FailoverPolicy, me *breakwaterv1alpha1.ModelEndpoint) (map[string]bool, metav1.Condition) {
+	validated := map[string]bool{}
+	var notServed, unknown, problems []string
+	for _, t := range me.Spec.Targets {
+		if !slices.Contains(p.Spec.Targets, t.Name) {
+			continue
+		}
+		if me.Spec.Provider != breakwaterv1alpha1.ProviderBedrock {
+			validated[t.Name] = true // the catalogue knows Bedrock models only
+			continue
+		}
+		if r.sources.Catalog == nil {
+			unknown = append(unknown, t.Name)
+			continue
+		}
+		v, err := r.sources.Catalog.Serves(ctx, t.Region, t.ModelID)
+		switch {
+		case err != nil && !v.Stale:
+			unknown = append(unknown, t.Name)
+			problems = append(problems, fmt.Sprintf("%s: %v", t.Name, err))
+		case !v.Serves:
+			notServed = append(notServed, t.Name)
+			problems = append(problems, fmt.Sprintf("%s: %s", t.Name, v.Reason))
+		default:
+			validated[t.Name] = true
+		}
+	}
+	cond := metav1.Condition{Type: ConditionTargetsValidated, Status: metav1.ConditionTrue, Reason: ReasonTargetsServed,
+		Message: fmt.Sprintf("Targets %s serve their models in their regions", namesList(p.Spec.Targets))}
+	if me.Spec.Provider != breakwaterv1alpha1.ProviderBedrock {
+		cond.Message = fmt.Sprintf("No catalogue applies to %s targets; every target is a possible destination", me.Spec.Provider)
+	}
+	onto := "traffic is never moved onto them"
+	if requireValidated := p.Spec.RequireValidatedTargets; requireValidated != nil && !*requireValidated {
+		onto = "requireValidatedTargets is false, so traffic may still move onto them"
+	}
+	switch {
+	case len(notServed) > 0:
+		cond.Status, cond.Reason = metav1.ConditionFalse, ReasonTargetNotServed
+		cond.Message = fmt.Sprintf("Targets %s do not serve their model (%s); %s", namesList(notServed), strings.Join(problems, "; "), onto)
+	case len(unknown) > 0:
+		why := "no Bedrock catalogue is configured"
+		if len(problems) > 0 {
+			why = strings.Join(problems, "; ")
+		}
+		cond.Status, cond.Reason = metav1.ConditionUnknown, ReasonValidationUnavailable
+		cond.Message = fmt.Sprintf("Targets %s could not be validated (%s); %s", namesList(unknown), why, onto)
+	}
+	return validated, cond
+}
+
+// errNoMetricSource is reported when the manager runs without a metric source.
+var errNoMetricSource = errors.New("no metric source is configured (the manager's Prometheus URL)")
+
+// targetMetrics reads each target's figures over the window. A query that fails fails them all
+// (the decision holds). A target with no request series had no requests in the window when it has
+// no weight (a drained or standby target gets no traffic) or when another target of the endpoint
+// has a series (the endpoint's guards are scraped, and a target that just received weight has no
+// series until its first request); when no target has one, nothing can be told from silence and
+// every target with weight is unknown. A ratio or latency missing beside requests is unknown,
+// never zero.
+func (r *FailoverPolicyReconciler) targetMetrics(ctx context.Context, p *breakwaterv1alpha1.FailoverPolicy, tr policy.Triggers, window time.Duration, weights map[string]int32) (map[string]*policy.TargetMetrics, []string, error) {
+	src := r.sources.Metrics
+	if src == nil {
+		return nil, nil, errNoMetricSource
+	}
+	scope := promsource.Scope{Namespace: p.Namespace, Endpoints: []string{p.Spec.EndpointRef.Name}, Window: window}
+	type query struct {
+		on  bool
+		run func(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error)
+		out *promsource.Result[promsource.Key]
+	}
+	var rate, errs, throttles, p99 promsource.Result[promsource.Key]
+	queries := []query{
+		{true, src.RequestRate, &rate},
+		{tr.ErrorRatePercent > 0, src.ErrorRatio, &errs},
+		{tr.ThrottleRatePercent > 0, src.ThrottleRatio, &throttles},
+		{tr.P99Latency > 0, src.LatencyP99, &p99},
+	}
+	var warnings []string
+	for _, q := range queries {
+		if !q.on {
+			continue
+		}
+		res, err := q.run(ctx, scope)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading the metrics of endpoint %s: %w", p.Spec.EndpointRef.Name, err)
+		}
+		*q.out = res
+		warnings = append(warnings, res.Warnings...)
+	}
+	keyOf := func(target string) promsource.Key {
+		return promsource.Key{Namespace: p.Namespace, Endpoint: p.Spec.EndpointRef.Name, Target: target}
+	}
+	scraped := slices.ContainsFunc(p.Spec.Targets, func(name string) bool {
+		_, ok := rate.Get(keyOf(name))
+		return ok
+	})
+	out := map[string]*policy.TargetMetrics{}
+	for _, name := range p.Spec.Targets {
+		key := keyOf(name)
+		rps, ok := rate.Get(key)
+		if !ok {
+			if weights[name] == 0 || scraped {
+				out[name] = &policy.TargetMetrics{}
+			}
+			continue
+		}
+		m := &policy.TargetMetrics{Requests: int64(math.Round(rps * window.Seconds()))}
+		known := true
+		if m.Requests > 0 {
+			m.Errors, known = ratioCount(errs, key, m.Requests, tr.ErrorRatePercent > 0, known)
+			m.Throttles, known = ratioCount(throttles, key, m.Requests, tr.ThrottleRatePercent > 0, known)
+			if tr.P99Latency > 0 {
+				v, ok := p99.Get(key)
+				m.P99, known = secondsDuration(v), known && ok
+			}
+		}
+		if known {
+			out[name] = m
+		}
+	}
+	return out, warnings, nil
+}
+
+// ratioCount turns a ratio into a count of requests; a ratio that was asked for and is missing
+// makes the target's figures unknown.
+func ratioCount(r promsource.Result[promsource.Key], key promsource.Key, requests int64, asked, known bool) (int64, bool) {
+	if !asked {
+		return 0, known
+	}
+	v, ok := r.Get(key)
+	if !ok {
+		return 0, false
+	}
+	return int64(math.Round(v * float64(requests))), known
+}
+
+// secondsDuration converts seconds; +Inf (above the histogram's largest bucket) becomes the
+// longest duration, so that a latency trigger fires on it.
+func secondsDuration(s float64) time.Duration {
+	if math.IsInf(s, 1) || s*float64(time.Second) >= math.MaxInt64 {
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

@@ -1,0 +1,181 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
+	"github.com/breakwater-dev/breakwater/internal/policy"
+	"github.com/breakwater-dev/breakwater/internal/promsource"
+)
+
+func TestApportion(t *testing.T) {
+	for _, tc := range []struct {
+		weights []int32
+		total   int32
+		want    []int32
+	}{
+		{[]int32{50, 50}, 100, []int32{50, 50}},
+		{[]int32{50, 50}, 60, []int32{30, 30}},
+		{[]int32{1, 1, 1}, 100, []int32{34, 33, 33}},
+		{[]int32{75, 25}, 33, []int32{25, 8}},
+		{[]int32{0, 0}, 50, []int32{0, 0}},
+		{[]int32{100, 0}, 0, []int32{0, 0}},
+	} {
+		if diff := cmp.Diff(tc.want, apportion(tc.weights, tc.total)); diff != "" {
+			t.Errorf("apportion(%v, %d) (-want +got):\n%s", tc.weights, tc.total, diff)
+		}
+	}
+}
+
+// TestMergePlan checks that a policy steering some of the endpoint's targets leaves the others'
+// weights alone and keeps the sum at 100.
+func TestMergePlan(t *testing.T) {
+	current := map[string]int32{"a": 60, "b": 0, "c": 40}
+	plan := []breakwaterv1alpha1.TargetWeight{{Target: "a", Weight: 50}, {Target: "b", Weight: 50}}
+	got := mergePlan(current, plan, []string{"a", "b"})
+	if diff := cmp.Diff(map[string]int32{"a": 30, "b": 30, "c": 40}, got); diff != "" {
+		t.Errorf("mergePlan (-want +got):\n%s", diff)
+	}
+	if got := mergePlan(map[string]int32{"a": 100, "b": 0}, plan, []string{"a", "b"}); got["a"]+got["b"] != 100 || got["a"] != 50 {
+		t.Errorf("mergePlan over every target: %v", got)
+	}
+}
+
+func TestCurrentWeights(t *testing.T) {
+	me := &breakwaterv1alpha1.ModelEndpoint{Spec: breakwaterv1alpha1.ModelEndpointSpec{Targets: []breakwaterv1alpha1.ModelTarget{
+		{Name: "a", Weight: new(int32(1))}, {Name: "b", Weight: new(int32(3))}}}}
+	home := map[string]int32{"a": 25, "b": 75}
+	for name, tc := range map[string]struct {
+		status []breakwaterv1alpha1.TargetWeight
+		want   map[string]int32
+	}{
+		"first evaluation":    {nil, home},
+		"held":                {[]breakwaterv1alpha1.TargetWeight{{Target: "a", Weight: 0}, {Target: "b", Weight: 100}}, map[string]int32{"a": 0, "b": 100}},
+		"targets changed":     {[]breakwaterv1alpha1.TargetWeight{{Target: "a", Weight: 0}, {Target: "x", Weight: 100}}, home},
+		"not summing to 100":  {[]breakwaterv1alpha1.TargetWeight{{Target: "a", Weight: 10}, {Target: "b", Weight: 10}}, home},
+		"a target is missing": {[]breakwaterv1alpha1.TargetWeight{{Target: "a", Weight: 100}}, home},
+	} {
+		if diff := cmp.Diff(tc.want, currentWeights(tc.status, me)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+	}
+}
+
+func TestHealthySince(t *testing.T) {
+	created := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	shift := created.Add(time.Hour)
+	in := policy.FailoverInput{StablePeriod: 5 * time.Minute}
+	p := &breakwaterv1alpha1.FailoverPolicy{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(created)}}
+	if got := healthySince(p, "a", in, 2*time.Minute); !got.Equal(created) {
+		t.Errorf("without a shift: %s, want the creation time", got)
+	}
+	p.Status.LastShift = &breakwaterv1alpha1.WeightShift{Time: metav1.NewTime(shift), Reason: policy.ReasonThrottleRateHigh, From: "a", To: "b"}
+	if got := healthySince(p, "a", in, 2*time.Minute); !got.Equal(shift.Add(2 * time.Minute)) {
+		t.Errorf("after a shift away: %s, want one window after it", got)
+	}
+	p.Status.LastShift = &breakwaterv1alpha1.WeightShift{Time: metav1.NewTime(shift), Reason: policy.ReasonFailback, From: "b", To: "a"}
+	if got := healthySince(p, "a", in, 2*time.Minute); !got.Equal(shift.Add(-5 * time.Minute)) {
+		t.Errorf("after a failback step onto the target: %s, want one stable period before it", got)
+	}
+}
+
+func TestDecimal(t *testing.T) {
+	for v, want := range map[float64]string{0: "0", 0.42: "0.42", 12: "12", 3.5: "3.5", 33.3333: "33.33", -1: "0", 0.004: "0"} {
+		if got := decimal(v); got != want {
+			t.Errorf("decimal(%v) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	if got := truncate("ab€cd", 6); got != "ab…" {
+		t.Errorf("truncate = %q", got)
+	}
+	if got := truncate("short", 10); got != "short" {
+		t.Errorf("truncate = %q", got)
+	}
+}
+
+// keyedSource answers every per-target query from fixed maps; nil maps are queries with no data.
+type keyedSource struct {
+	rate, errs, throttles, p99 map[promsource.Key]float64
+}
+
+func keyed(m map[promsource.Key]float64) (promsource.Result[promsource.Key], error) {
+	return promsource.Result[promsource.Key]{Values: m}, nil
+}
+
+func (s keyedSource) RequestRate(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
+	return keyed(s.rate)
+}
+
+func (s keyedSource) ErrorRatio(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
+	return keyed(s.errs)
+}
+
+func (s keyedSource) ThrottleRatio(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
+	return keyed(s.throttles)
+}
+
+func (s keyedSource) LatencyP99(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
+	return keyed(s.p99)
+}
+
+func (s keyedSource) TokensPerMinute(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
+	return keyed(nil)
+}
+
+func (s keyedSource) CostPerMinute(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
+	return keyed(nil)
+}
+
+func (s keyedSource) WorkloadTokensPerMinute(context.Context, promsource.Scope) (promsource.Result[promsource.WorkloadKey], error) {
+	return promsource.Result[promsource.WorkloadKey]{}, nil
+}
+
+func (s keyedSource) WorkloadCostPerMinute(context.Context, promsource.Scope) (promsource.Result[promsource.WorkloadKey], error) {
+	return promsource.Result[promsource.WorkloadKey]{}, nil
+}
+
+// TestTargetMetrics checks how silence is read: idle for a target without weight or beside a
+// scraped target, unknown when the whole endpoint is silent or a ratio is missing.
+func TestTargetMetrics(t *testing.T) {
+	p := &breakwaterv1alpha1.FailoverPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "ns"},
+		Spec: breakwaterv1alpha1.FailoverPolicySpec{EndpointRef: breakwaterv1alpha1.LocalObjectReference{Name: "ep"}, Targets: []string{"a", "b"}}}
+	k := func(target string) promsource.Key {
+		return promsource.Key{Namespace: "ns", Endpoint: "ep", Target: target}
+	}
+	tr := policy.Triggers{ThrottleRatePercent: 5, P99Latency: time.Second}
+	weights := map[string]int32{"a": 100, "b": 0}
+	idle := &policy.TargetMetrics{}
+	for name, tc := range map[string]struct {
+		src  keyedSource
+		want map[string]*policy.TargetMetrics
+	}{
+		"silent endpoint": {keyedSource{}, map[string]*policy.TargetMetrics{"b": idle}},
+		"one target scraped": {keyedSource{rate: map[promsource.Key]float64{k("b"): 1}, throttles: map[promsource.Key]float64{k("b"): 0.5},
+			p99: map[promsource.Key]float64{k("b"): math.Inf(1)}},
+			map[string]*policy.TargetMetrics{"a": idle, "b": {Requests: 120, Throttles: 60, P99: time.Duration(math.MaxInt64)}}},
+		"ratio missing": {keyedSource{rate: map[promsource.Key]float64{k("a"): 1}, p99: map[promsource.Key]float64{k("a"): 0.5}},
+			map[string]*policy.TargetMetrics{"b": idle}},
+	} {
+		r := &FailoverPolicyReconciler{sources: Sources{Metrics: tc.src}}
+		got, _, err := r.targetMetrics(context.Background(), p, tr, 2*time.Minute, weights)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+	}
+	if _, _, err := (&FailoverPolicyReconciler{}).targetMetrics(context.Background(), p, tr, time.Minute, weights); !errors.Is(err, errNoMetricSource) {
+		t.Errorf("without a source: %v", err)
+	}
+}
