@@ -60,6 +60,13 @@ func (r *TokenQuotaReconciler) gatherEndpoints(ctx context.Context, q *breakwate
 	return out, nil
 }
 
+// dailyBudgetsNote is added to LimitResolved while daily budgets cannot be enforced.
+const dailyBudgetsNote = "; tokensPerDay and costPerDay are recorded but not enforced yet: this version measures tokens per minute only"
+
+func dailyBudgets(l breakwaterv1alpha1.QuotaLimits) bool {
+	return l.TokensPerDay != nil || l.CostPerDay != nil
+}
+
 // resolvedLimit is the tokens-per-minute limit in force and how it was found.
 type resolvedLimit struct {
 	// tokensPerMinute is the static or Service Quotas limit; 0 when none is known.
@@ -76,8 +83,12 @@ func (r *TokenQuotaReconciler) resolveLimit(ctx context.Context, q *breakwaterv1
 	if l := q.Spec.Limits.TokensPerMinute; l != nil {
 		out.tokensPerMinute = *l
 	}
+	msg := "Static limits: " + strings.Join(out.texts, ", ")
+	if dailyBudgets(q.Spec.Limits) {
+		msg += dailyBudgetsNote
+	}
 	out.condition = metav1.Condition{Type: breakwaterv1alpha1.ConditionLimitResolved, Status: metav1.ConditionTrue,
-		Reason: breakwaterv1alpha1.ReasonStaticLimit, Message: "Static limits: " + strings.Join(out.texts, ", ")}
+		Reason: breakwaterv1alpha1.ReasonStaticLimit, Message: msg}
 	sq := q.Spec.ServiceQuota
 	if sq == nil {
 		return out
@@ -99,9 +110,12 @@ func (r *TokenQuotaReconciler) resolveLimit(ctx context.Context, q *breakwaterv1
 	out.tokensPerMinute = int64(math.Floor(got.Value))
 	text := fmt.Sprintf("%d tokens/min", out.tokensPerMinute)
 	out.texts = append([]string{text}, out.texts...)
-	msg := fmt.Sprintf("%s from %s (%s value)", text, name, got.Source)
+	msg = fmt.Sprintf("%s from %s (%s value)", text, name, got.Source)
 	if got.Stale {
 		msg += fmt.Sprintf("; the last refresh failed, this value was read at %s", got.FetchedAt.UTC().Format(time.RFC3339))
+	}
+	if dailyBudgets(q.Spec.Limits) {
+		msg += dailyBudgetsNote
 	}
 	out.condition = metav1.Condition{Type: breakwaterv1alpha1.ConditionLimitResolved, Status: metav1.ConditionTrue,
 		Reason: reasonServiceQuotaRead, Message: msg}
@@ -176,6 +190,10 @@ func decideQuota(q *breakwaterv1alpha1.TokenQuota, limit resolvedLimit, usage me
 	}
 	in.Now = now
 	in.Limits.TokensPerMinute = limit.tokensPerMinute
+	// Daily usage is not measured yet (no query for usage since 00:00 UTC): a daily budget the
+	// policy saw as always unmeasured would hold any state it escalated to forever. Until the
+	// query exists, decide on tokens per minute alone; LimitResolved says so.
+	in.Limits.TokensPerDay, in.Limits.CostPerDay = 0, 0
 	in.Usage = usage.usage
 	in.Previous = q.Status.State
 	if t := q.Status.LastTransitionTime; t != nil {

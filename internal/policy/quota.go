@@ -331,6 +331,13 @@ func (in QuotaInput) dwelt() bool {
 	return in.PreviousSince.IsZero() || in.Now.Sub(in.PreviousSince) >= in.MinDwell
 }
 
+// OutputTokenClamp is the output-token clamp the guards apply in a quota state, given the smallest
+// maxOutputTokens of the endpoints concerned (0 when none sets one): the rule QuotaState hands down,
+// for the renderer of guard configs.
+func OutputTokenClamp(state breakwaterv1alpha1.QuotaState, maxOutputTokens int64) int64 {
+	return QuotaInput{MaxOutputTokens: maxOutputTokens, ClampFloor: DefaultClampFloor}.clamp(state)
+}
+
 // clamp is the output-token clamp for a state: none in Normal; otherwise half the endpoints'
 // maxOutputTokens, at least ClampFloor, never above maxOutputTokens itself.
 func (in QuotaInput) clamp(s breakwaterv1alpha1.QuotaState) int64 {

@@ -20,6 +20,7 @@ import (
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
 	"github.com/breakwater-dev/breakwater/internal/guardconfig"
+	"github.com/breakwater-dev/breakwater/internal/policy"
 )
 
 // SecretMountRoot is the folder under which the guard container gets the Secrets its targets name.
@@ -116,7 +117,7 @@ func Config(in Inputs) *guardconfig.Config {
 			Name:        w.Name,
 			Criticality: guardconfig.Criticality(w.Spec.Criticality),
 		},
-		Quota: quota(in.Quotas),
+		Quota: quota(in.Quotas, in.Endpoints),
 	}
 	weights := policyWeights(in.Policies)
 	// Sorted by name: the guard routes by name, so order carries no meaning and sorting keeps the
@@ -313,17 +314,28 @@ var quotaSeverity = map[breakwaterv1alpha1.QuotaState]int{
 	breakwaterv1alpha1.QuotaExhausted: 3,
 }
 
-// quota hands the guard the strictest state among the quotas covering the workload's endpoints.
-// The local token allowance stays 0 (no local limit): splitting a budget between guards needs the
-// measured usage the control loops bring.
-func quota(quotas []breakwaterv1alpha1.TokenQuota) guardconfig.Quota {
+// quota hands the guard the strictest state among the enforcing quotas covering the workload's
+// endpoints, and the output-token clamp that state calls for (internal/policy's rule, from the
+// smallest maxOutputTokens of those endpoints). A quota in shadow mode decides and records, but
+// never reaches the guards. The local token allowance stays 0 (no local limit): splitting a budget
+// between guards needs per-guard usage, which the control loops do not hand down yet.
+func quota(quotas []breakwaterv1alpha1.TokenQuota, endpoints map[string]*breakwaterv1alpha1.ModelEndpoint) guardconfig.Quota {
 	state := breakwaterv1alpha1.QuotaNormal
 	for _, q := range quotas {
+		if q.Spec.Mode == breakwaterv1alpha1.ModeShadow {
+			continue
+		}
 		if s, ok := quotaSeverity[q.Status.State]; ok && s > quotaSeverity[state] {
 			state = q.Status.State
 		}
 	}
-	return guardconfig.Quota{State: guardconfig.QuotaState(state)}
+	var smallest int64
+	for _, ep := range endpoints {
+		if m := ep.Spec.Limits.MaxOutputTokens; m != nil && (smallest == 0 || *m < smallest) {
+			smallest = *m
+		}
+	}
+	return guardconfig.Quota{State: guardconfig.QuotaState(state), OutputTokenClamp: policy.OutputTokenClamp(state, smallest)}
 }
 
 // policyWeights collects, per endpoint, the current weights of the first (by name) FailoverPolicy

@@ -206,7 +206,7 @@ func quotaIn(name string, state bw.QuotaState) bw.TokenQuota {
 	return bw.TokenQuota{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Status: bw.TokenQuotaStatus{State: state}}
 }
 
-func policy(name, endpoint string, ready metav1.ConditionStatus, weights map[string]int32) bw.FailoverPolicy {
+func failoverPolicy(name, endpoint string, ready metav1.ConditionStatus, weights map[string]int32) bw.FailoverPolicy {
 	p := bw.FailoverPolicy{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
 	p.Spec.EndpointRef.Name = endpoint
 	p.Status.Conditions = []metav1.Condition{{Type: bw.ConditionReady, Status: ready, Reason: bw.ReasonReconciled}}
@@ -268,13 +268,26 @@ func TestRender(t *testing.T) {
 			*c = header(guardconfig.Standard)
 			c.Endpoints = []guardconfig.Endpoint{wantBedrock()}
 			c.Quota.State = guardconfig.QuotaShedding
+			c.Quota.OutputTokenClamp = 1024 // internal/policy's clamp when no endpoint sets maxOutputTokens
+		},
+	}, {
+		name: "a quota in shadow mode decides but never reaches the guards",
+		in: Inputs{Workload: workload(bw.CriticalityStandard, []string{"claude"}, nil), Endpoints: endpoints(bedrock()),
+			Quotas: []bw.TokenQuota{func() bw.TokenQuota {
+				q := quotaIn("shadow", bw.QuotaExhausted)
+				q.Spec.Mode = bw.ModeShadow
+				return q
+			}()}},
+		want: func(c *guardconfig.Config) {
+			*c = header(guardconfig.Standard)
+			c.Endpoints = []guardconfig.Endpoint{wantBedrock()}
 		},
 	}, {
 		name: "a ready failover policy's weights replace the spec's",
 		in: Inputs{Workload: workload(bw.CriticalityStandard, []string{"claude"}, nil), Endpoints: endpoints(bedrock()),
 			Policies: []bw.FailoverPolicy{
-				policy("z-later", "claude", metav1.ConditionTrue, map[string]int32{"us-east-1": 0, "us-west-2": 100}),
-				policy("a-first", "claude", metav1.ConditionTrue, map[string]int32{"us-east-1": 50, "us-west-2": 50}),
+				failoverPolicy("z-later", "claude", metav1.ConditionTrue, map[string]int32{"us-east-1": 0, "us-west-2": 100}),
+				failoverPolicy("a-first", "claude", metav1.ConditionTrue, map[string]int32{"us-east-1": 50, "us-west-2": 50}),
 			}},
 		want: func(c *guardconfig.Config) {
 			*c = header(guardconfig.Standard)
@@ -284,8 +297,8 @@ func TestRender(t *testing.T) {
 		name: "weights of a policy that is not ready, or that misses a target, are ignored",
 		in: Inputs{Workload: workload(bw.CriticalityStandard, []string{"claude", "llama"}, nil), Endpoints: endpoints(bedrock(), vllm()),
 			Policies: []bw.FailoverPolicy{
-				policy("p1", "claude", metav1.ConditionFalse, map[string]int32{"us-east-1": 0, "us-west-2": 100}),
-				policy("p2", "llama", metav1.ConditionTrue, map[string]int32{"vllm": 100}),
+				failoverPolicy("p1", "claude", metav1.ConditionFalse, map[string]int32{"us-east-1": 0, "us-west-2": 100}),
+				failoverPolicy("p2", "llama", metav1.ConditionTrue, map[string]int32{"vllm": 100}),
 			}},
 		want: func(c *guardconfig.Config) {
 			*c = header(guardconfig.Standard)
@@ -363,7 +376,7 @@ func TestHashFollowsContent(t *testing.T) {
 		},
 		"quota state": func(in *Inputs) { in.Quotas = []bw.TokenQuota{quotaIn("q", bw.QuotaWarning)} },
 		"policy weights": func(in *Inputs) {
-			in.Policies = []bw.FailoverPolicy{policy("p", "claude", metav1.ConditionTrue, map[string]int32{"us-east-1": 40, "us-west-2": 60})}
+			in.Policies = []bw.FailoverPolicy{failoverPolicy("p", "claude", metav1.ConditionTrue, map[string]int32{"us-east-1": 40, "us-west-2": 60})}
 		},
 		"criticality": func(in *Inputs) {
 			in.Workload = workload(bw.CriticalityCritical, []string{"claude", "llama"}, []string{"docs"})

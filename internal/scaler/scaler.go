@@ -296,11 +296,14 @@ func (s *Scaler) Restore(ctx context.Context, t Target) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		res.From = current
-		if err := s.setReplicas(ctx, t, obj, remembered); err != nil {
+		// Never below what someone set while the workload was shed: restoring gives capacity back,
+		// it does not take any away.
+		to := max(remembered, current)
+		res.From, res.To = current, to
+		if err := s.setReplicas(ctx, t, obj, to); err != nil {
 			return Result{}, err
 		}
-		res.Message = fmt.Sprintf("Restored %s from %d to %d replicas", t, current, remembered)
+		res.Message = fmt.Sprintf("Restored %s from %d to %d replicas", t, current, to)
 	}
 	if err := s.annotate(ctx, obj, map[string]any{
 		AnnotationState: nil, AnnotationRemembered: nil, AnnotationFloor: nil, AnnotationMode: nil,

@@ -244,6 +244,27 @@ func TestRevertedScaleIsReportedNotFought(t *testing.T) {
 	}
 }
 
+// Restoring gives capacity back and never takes any away: a workload scaled up by someone while
+// shed keeps the higher count.
+func TestRestoreNeverScalesDown(t *testing.T) {
+	ctx := context.Background()
+	s := &Scaler{Client: env.Client}
+	target := deployment(t, namespace(t), "chat", 3)
+	res, err := s.Shed(ctx, target, 0)
+	must(t, res, err, Shed)
+	obj, _ := s.workload(ctx, target)
+	if err := s.setReplicas(ctx, target, obj, 8); err != nil {
+		t.Fatal(err)
+	}
+	res, err = s.Restore(ctx, target)
+	if res = must(t, res, err, Restored); res.To != 8 {
+		t.Errorf("restored to %d, want 8 (above the remembered 3)", res.To)
+	}
+	if got := replicasOf(t, target); got != 8 {
+		t.Errorf("replicas = %d, want 8", got)
+	}
+}
+
 func TestAtFloorRemembersNothing(t *testing.T) {
 	ctx := context.Background()
 	s := &Scaler{Client: env.Client}
