@@ -13,6 +13,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -115,24 +116,6 @@ func (f flCatalog) Serves(_ context.Context, region, modelID string) (aws.Valida
 	return v, nil
 }
 
-// flClock is the loops' clock, moved by the test.
-type flClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *flClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *flClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // flFixture is an endpoint with three bedrock targets and a policy steering them, each
 // reconciled by the suite's manager (without sources) and by the test's own reconcilers.
 type flFixture struct {
@@ -140,7 +123,7 @@ type flFixture struct {
 	me       *bw.ModelEndpoint
 	p        *bw.FailoverPolicy
 	metrics  *flMetrics
-	clock    *flClock
+	clock    *clocktesting.FakeClock
 	recorder *events.FakeRecorder
 	fp, mer  reconcile.Reconciler
 }
@@ -150,7 +133,7 @@ const flModel = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
 func newFlFixture(t *testing.T, prefix string, mode bw.Mode) *flFixture {
 	t.Helper()
 	ctx := context.Background()
-	f := &flFixture{ns: namespace(t, prefix), metrics: &flMetrics{}, clock: &flClock{},
+	f := &flFixture{ns: namespace(t, prefix), metrics: &flMetrics{}, clock: clocktesting.NewFakeClock(time.Time{}),
 		recorder: events.NewFakeRecorder(1000)}
 	target := func(name string, weight int32) bw.ModelTarget {
 		return bw.ModelTarget{Name: name, Region: name, ModelID: flModel, Weight: ptr(weight)}
@@ -311,7 +294,7 @@ func TestFailoverLoopIncident(t *testing.T) {
 	for i := 0; i <= 28; i++ {
 		at := time.Duration(i) * step
 		now := start.Add(at)
-		f.clock.set(now)
+		f.clock.SetTime(now)
 		east := flWeight(f.p, "us-east-1")
 		west := flWeight(f.p, "us-west-2")
 		inIncident := at >= incident[0] && at < incident[1]
@@ -444,7 +427,7 @@ func TestFailoverLoopShadow(t *testing.T) {
 	f.metrics.set(map[promsource.Key]flFigures{f.key("us-east-1"): {rps: 10, throttleRatio: 0.5, p99Seconds: 1}}, nil)
 	shifts := map[time.Time]bool{}
 	for i := 0; i < 20; i++ {
-		f.clock.set(start.Add(time.Duration(i) * 15 * time.Second))
+		f.clock.SetTime(start.Add(time.Duration(i) * 15 * time.Second))
 		flReconcile(t, f.fp, f.p)
 		flReconcile(t, f.mer, f.me)
 		f.checkInvariants(t, fmt.Sprintf("step %d", i))
@@ -476,7 +459,7 @@ func TestFailoverLoopShadow(t *testing.T) {
 func TestFailoverLoopEndpointFollows(t *testing.T) {
 	t.Parallel()
 	f := newFlFixture(t, "failover-follows", bw.ModeEnforce)
-	f.clock.set(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	f.clock.SetTime(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	f.metrics.set(map[promsource.Key]flFigures{f.key("us-east-1"): {rps: 10, throttleRatio: 0.5, p99Seconds: 1}}, nil)
 	flReconcile(t, f.fp, f.p)
 	if got := flWeights(f.p); got != "us-east-1=50 eu-west-1=0 us-west-2=50" {

@@ -14,6 +14,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -109,31 +110,13 @@ func (f *fakeUsage) WorkloadCostPerMinute(context.Context, promsource.Scope) (pr
 	return promsource.Result[promsource.WorkloadKey]{}, nil
 }
 
-// fakeClock is the loop's now; the test moves it past cooldowns instead of waiting.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // loopEnv is a control plane with a manager running the loops on the fake source and clock.
 type loopEnv struct {
 	t     *testing.T
 	env   *testenv.Env
 	c     client.Client
 	usage *fakeUsage
-	clock *fakeClock
+	clock *clocktesting.FakeClock
 	stop  func()
 }
 
@@ -149,7 +132,7 @@ func startLoopEnv(t *testing.T) *loopEnv {
 		}
 	})
 	l := &loopEnv{t: t, env: e, c: e.Client, usage: newFakeUsage(),
-		clock: &fakeClock{now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}}
+		clock: clocktesting.NewFakeClock(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))}
 	l.startManager()
 	t.Cleanup(func() { l.stop() })
 	return l
@@ -392,7 +375,7 @@ func TestTokenQuotaLoop(t *testing.T) {
 		c := apimeta.FindStatusCondition(q.Status.Conditions, bw.ConditionMetricsAvailable)
 		return err == nil && c != nil && c.Status == metav1.ConditionFalse && c.Reason == bw.ReasonMetricsUnavailable, err
 	})
-	l.clock.advance(6 * time.Minute)
+	l.clock.Step(6 * time.Minute)
 	l.evaluated(ns)
 	if q, _ := l.quota(context.Background(), ns); q.Status.State != bw.QuotaShedding {
 		t.Errorf("quota state %s while metrics are unavailable, want Shedding held", q.Status.State)
@@ -419,7 +402,7 @@ func TestTokenQuotaLoop(t *testing.T) {
 	}
 
 	// batch's recorded shed counts as its last action: standard workloads follow a cooldown later.
-	l.clock.advance(6 * time.Minute)
+	l.clock.Step(6 * time.Minute)
 	l.waitShed(ns, "reports", 1, 4, "QuotaShedding")
 	eventually(t, "the quota to list batch and reports as shed", func(ctx context.Context) (bool, error) {
 		q, err := l.quota(ctx, ns)
@@ -441,14 +424,14 @@ func TestTokenQuotaLoop(t *testing.T) {
 	l.replicas(ns, "reports", 1)
 	l.replicas(ns, "batch", 0)
 
-	l.clock.advance(6 * time.Minute)
+	l.clock.Step(6 * time.Minute)
 	l.waitRestored(ns, "reports", 4) // standard first
 	l.waitEvent(ns, "GenAIWorkload", "reports", corev1.EventTypeNormal, "QuotaRecovered",
 		"Restored reports from 1 to 4 replicas because the quota has been Normal for at least 5m0s.")
 	l.evaluated(ns)
 	l.replicas(ns, "batch", 0) // sheddable a cooldown after the last standard restore
 
-	l.clock.advance(6 * time.Minute)
+	l.clock.Step(6 * time.Minute)
 	l.waitRestored(ns, "batch", 6)
 	eventually(t, "the quota to list nobody as shed", func(ctx context.Context) (bool, error) {
 		q, err := l.quota(ctx, ns)

@@ -107,10 +107,10 @@ func TestServesPagesProfilesAndCaches(t *testing.T) {
 		}
 	}
 	check(profileNoStream, 1, 3) // the last of three profiles, on the third page
-	clock.Advance(29 * time.Minute)
+	clock.Step(29 * time.Minute)
 	check(profileSonnet35, 1, 3) // cached
 	check(modelSonnet, 1, 3)     // same region, same catalogue
-	clock.Advance(time.Minute)
+	clock.Step(time.Minute)
 	check(modelSonnet, 2, 6) // refreshed
 }
 
@@ -125,7 +125,7 @@ func TestServesStaleWhenThrottled(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first Serves: %v", err)
 	}
-	clock.Advance(2 * time.Hour)
+	clock.Step(2 * time.Hour)
 	fake.ThrottleNext(awsfake.OpListInferenceProfiles, 1)
 	got, err := cat.Serves(ctx, "us-east-1", profileSonnet37)
 	if !errors.Is(err, ErrThrottled) || !IsRetryable(err) {
@@ -141,13 +141,13 @@ func TestServesStaleWhenThrottled(t *testing.T) {
 	// after it, the catalogue is read again and the verdict is fresh.
 	calls := func() int { return fake.Calls(awsfake.OpListFoundationModels, "us-east-1") }
 	before := calls()
-	clock.Advance(59 * time.Second)
+	clock.Step(59 * time.Second)
 	if got, err := cat.Serves(ctx, "us-east-1", modelSonnet); !errors.Is(err, ErrThrottled) || !got.Stale || !got.Serves || calls() != before {
 		t.Errorf("within RetryAfterFailure: %+v, %v, %d calls; want the remembered stale verdict and no call", got, err, calls()-before)
 	} else if !strings.Contains(err.Error(), "model "+modelSonnet) {
 		t.Errorf("remembered error %q does not name the model asked about, %s", err, modelSonnet)
 	}
-	clock.Advance(time.Second)
+	clock.Step(time.Second)
 	if got, err := cat.Serves(ctx, "us-east-1", profileSonnet37); err != nil || got.Stale || !got.Serves || calls() != before+1 {
 		t.Errorf("after RetryAfterFailure: %+v, %v, %d calls; want a fresh verdict after one call", got, err, calls()-before)
 	}

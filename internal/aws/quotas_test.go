@@ -92,7 +92,7 @@ func TestTokensPerMinuteCachesUntilRefresh(t *testing.T) {
 	}
 	first := read()
 	fake.SetAppliedQuota("us-east-1", svcBedrock, quotaSonnet, 5000) // a quota increase lands
-	clock.Advance(9 * time.Minute)
+	clock.Step(9 * time.Minute)
 	if got := read(); got.Value != 1000 || got.FetchedAt != first.FetchedAt {
 		t.Errorf("within the refresh interval got %+v, want the cached %+v", got, first)
 	}
@@ -100,7 +100,7 @@ func TestTokensPerMinuteCachesUntilRefresh(t *testing.T) {
 		t.Errorf("GetServiceQuota calls within the refresh interval = %d, want 1", n)
 	}
 
-	clock.Advance(time.Minute)
+	clock.Step(time.Minute)
 	if got := read(); got.Value != 5000 || !got.FetchedAt.Equal(clock.Now()) {
 		t.Errorf("after the refresh interval got %+v, want value 5000 fetched now", got)
 	}
@@ -122,7 +122,7 @@ func TestTokensPerMinuteServesStaleWhenThrottled(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first read: %v", err)
 	}
-	clock.Advance(11 * time.Minute)
+	clock.Step(11 * time.Minute)
 	fake.ThrottleNext(awsfake.OpGetServiceQuota, 1)
 	want := good
 	want.Stale = true
@@ -137,7 +137,7 @@ func TestTokensPerMinuteServesStaleWhenThrottled(t *testing.T) {
 	throttledCalls := calls()
 
 	// Within RetryAfterFailure the failure is remembered, not retried.
-	clock.Advance(29 * time.Second)
+	clock.Step(29 * time.Second)
 	got, err = read()
 	if !errors.Is(err, ErrThrottled) || calls() != throttledCalls {
 		t.Errorf("within RetryAfterFailure: err %v, calls %d; want the remembered ErrThrottled and %d calls", err, calls(), throttledCalls)
@@ -147,7 +147,7 @@ func TestTokensPerMinuteServesStaleWhenThrottled(t *testing.T) {
 	}
 
 	// After it, AWS is asked again and the value is fresh.
-	clock.Advance(time.Second)
+	clock.Step(time.Second)
 	got, err = read()
 	if err != nil || got.Stale || !got.FetchedAt.Equal(clock.Now()) || calls() != throttledCalls+1 {
 		t.Errorf("after RetryAfterFailure: quota %+v, err %v, calls %d; want fresh after one more call", got, err, calls())

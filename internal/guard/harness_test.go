@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -250,21 +249,3 @@ func checkSigned(t *testing.T, s *upstreamsim.Server, region string) {
 
 const chatBody = `{"model":"app-model","messages":[{"role":"user","content":"hello there"}]}`
 const converseBody = `{"messages":[{"role":"user","content":[{"text":"hello there"}]}]}`
-
-// fakeClock is a settable clock for breakers, budgets and buckets.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}

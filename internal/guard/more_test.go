@@ -14,6 +14,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 	"github.com/openai/openai-go/v3"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/breakwater-dev/breakwater/internal/guard"
 	"github.com/breakwater-dev/breakwater/internal/guardconfig"
@@ -67,7 +68,7 @@ func TestSDKsParseGuardErrors(t *testing.T) {
 // TestQuotaChargedWithReportedUsage: the reservation (estimate + clamp) is replaced by the usage
 // the provider reported, so the allowance is not drained by clamps that were never used.
 func TestQuotaChargedWithReportedUsage(t *testing.T) {
-	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
+	clock := clocktesting.NewFakeClock(time.Unix(1_800_000_000, 0))
 	h := newHarnessWith(t, func(o *guard.Options) { o.Now = clock.Now }, func(c *guardconfig.Config) {
 		c.Quota.TokensPerMinute = 150 // one reservation (~3 + 100 clamp) fits, two do not
 	})
@@ -85,7 +86,7 @@ func TestQuotaChargedWithReportedUsage(t *testing.T) {
 
 // TestBreakerHalfOpenRecovers: after openDuration a probe goes through and closes the breaker.
 func TestBreakerHalfOpenRecovers(t *testing.T) {
-	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
+	clock := clocktesting.NewFakeClock(time.Unix(1_800_000_000, 0))
 	h := newHarnessWith(t, func(o *guard.Options) { o.Now = clock.Now }, func(c *guardconfig.Config) {
 		c.Endpoints[1].Breaker = guardconfig.Breaker{ConsecutiveFailures: 1, MinRequests: 100, OpenDuration: guardconfig.Duration(time.Minute)}
 		c.Endpoints[1].Retry.MaxAttempts = 1
@@ -98,7 +99,7 @@ func TestBreakerHalfOpenRecovers(t *testing.T) {
 	if status, hdr, _ := h.post("/m/gpt/v1/chat/completions", chatBody); status != 503 || hdr.Get(guard.HeaderReason) != guard.ReasonCircuitOpen {
 		t.Fatalf("while open: %d %q, want 503 circuit_open", status, hdr.Get(guard.HeaderReason))
 	}
-	clock.Advance(time.Minute)
+	clock.Step(time.Minute)
 	if status, _, _ := h.post("/m/gpt/v1/chat/completions", chatBody); status != 200 {
 		t.Fatalf("probe after openDuration: %d, want 200", status)
 	}
@@ -131,7 +132,7 @@ func TestWeightedRouting(t *testing.T) {
 
 // TestQuotaReleasedOnFailure: a request that got no answer gives its reservation back.
 func TestQuotaReleasedOnFailure(t *testing.T) {
-	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
+	clock := clocktesting.NewFakeClock(time.Unix(1_800_000_000, 0))
 	h := newHarnessWith(t, func(o *guard.Options) { o.Now = clock.Now }, func(c *guardconfig.Config) {
 		c.Quota.TokensPerMinute = 150
 	})
