@@ -21,6 +21,15 @@ type Sources struct {
 	Catalog aws.ModelCatalog
 	// Interval is how often the loops evaluate; zero means the default of 30s.
 	Interval time.Duration
+	// QuotaUsageWindow is the range a TokenQuota's tokens-per-minute rate is taken over; zero means
+	// the default of 2m. Shorter reacts sooner and is noisier.
+	QuotaUsageWindow time.Duration
+	// QuotaMinDwell is the least time a TokenQuota stays in a state before it may move down; zero
+	// means policy.DefaultMinDwell.
+	QuotaMinDwell time.Duration
+	// ScaleCooldown is the least time between two scale actions on one workload, and between the
+	// quota turning Normal and the first restore; zero means policy.DefaultScaleCooldown.
+	ScaleCooldown time.Duration
 	// Now is the clock the loops hand to internal/policy; nil means time.Now.
 	Now func() time.Time
 }
@@ -30,6 +39,13 @@ func (s Sources) interval() time.Duration {
 		return 30 * time.Second
 	}
 	return s.Interval
+}
+
+func (s Sources) quotaUsageWindow() time.Duration {
+	if s.QuotaUsageWindow <= 0 {
+		return defaultQuotaUsageWindow
+	}
+	return s.QuotaUsageWindow
 }
 
 func (s Sources) now() time.Time {

@@ -47,7 +47,7 @@ func (r *TokenQuotaReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	limit := r.resolveLimit(ctx, q)
 	usage := r.measureUsage(ctx, q, now)
-	quotaPlan, err := decideQuota(q, limit, usage, endpoints.maxOutputTokens, now)
+	quotaPlan, err := decideQuota(q, limit, usage, endpoints.maxOutputTokens, now, r.sources.QuotaMinDwell)
 	if err != nil {
 		// The API server validates costPerDay; a value it let through will not parse on a retry.
 		setConditions(&q.Status.Conditions, q.Generation, readyFalse(reasonInvalidLimit, fmt.Sprintf("spec.%v: fix the value", err)))

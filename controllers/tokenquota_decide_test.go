@@ -24,7 +24,7 @@ func TestDailyBudgetDoesNotHoldAQuotaForever(t *testing.T) {
 	q.Status.State = breakwaterv1alpha1.QuotaShedding
 	q.Status.LastTransitionTime = &metav1.Time{Time: now.Add(-time.Hour)}
 	low := int64(10)
-	plan, err := decideQuota(q, resolvedLimit{tokensPerMinute: tpm}, measuredUsage{usage: policy.QuotaUsage{TokensPerMinute: &low}}, 0, now)
+	plan, err := decideQuota(q, resolvedLimit{tokensPerMinute: tpm}, measuredUsage{usage: policy.QuotaUsage{TokensPerMinute: &low}}, 0, now, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

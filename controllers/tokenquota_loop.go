@@ -18,9 +18,10 @@ import (
 	"github.com/breakwater-dev/breakwater/internal/promsource"
 )
 
-// quotaUsageWindow is the range the tokens-per-minute rate is taken over: long enough to hold
-// several scrapes, short enough that the quota reacts within a couple of evaluations.
-const quotaUsageWindow = 2 * time.Minute
+// defaultQuotaUsageWindow is the range the tokens-per-minute rate is taken over unless
+// Sources.QuotaUsageWindow says otherwise: long enough to hold several scrapes, short enough that
+// the quota reacts within a couple of evaluations.
+const defaultQuotaUsageWindow = 2 * time.Minute
 
 // Reasons of the TokenQuota conditions this loop sets besides the API's shared ones.
 const (
@@ -144,7 +145,7 @@ func (r *TokenQuotaReconciler) measureUsage(ctx context.Context, q *breakwaterv1
 	}
 	names := refNames(q.Spec.Endpoints)
 	res, err := r.sources.Metrics.TokensPerMinute(ctx, promsource.Scope{
-		Namespace: q.Namespace, Endpoints: names, Window: quotaUsageWindow, SumTargets: true})
+		Namespace: q.Namespace, Endpoints: names, Window: r.sources.quotaUsageWindow(), SumTargets: true})
 	if err != nil {
 		log.FromContext(ctx).Error(err, "Reading token usage failed", "tokenQuota", q.Name)
 		return unavailable(fmt.Sprintf("Reading tokens per minute failed (%v); the quota state is held", err))
@@ -183,12 +184,12 @@ func (r *TokenQuotaReconciler) measureUsage(ctx context.Context, q *breakwaterv1
 
 // decideQuota hands the gathered inputs and the state kept in status to policy.QuotaState. When
 // only some endpoints reported, their sum may escalate the quota but never relax it.
-func decideQuota(q *breakwaterv1alpha1.TokenQuota, limit resolvedLimit, usage measuredUsage, maxOutputTokens int64, now time.Time) (policy.QuotaPlan, error) {
+func decideQuota(q *breakwaterv1alpha1.TokenQuota, limit resolvedLimit, usage measuredUsage, maxOutputTokens int64, now time.Time, minDwell time.Duration) (policy.QuotaPlan, error) {
 	in, err := policy.QuotaSettings(q.Spec)
 	if err != nil {
 		return policy.QuotaPlan{}, err
 	}
-	in.Now = now
+	in.Now, in.MinDwell = now, minDwell
 	in.Limits.TokensPerMinute = limit.tokensPerMinute
 	// Daily usage is not measured yet (no query for usage since 00:00 UTC): a daily budget the
 	// policy saw as always unmeasured would hold any state it escalated to forever. Until the

@@ -54,7 +54,7 @@ func (r *TokenQuotaReconciler) scaleWorkloads(ctx context.Context, q *breakwater
 		return nil, err
 	}
 	in := policy.ScaleInput{
-		Now: now, State: qp.State, StateSince: qp.Since, Shadow: shadow,
+		Now: now, State: qp.State, StateSince: qp.Since, Shadow: shadow, Cooldown: r.sources.ScaleCooldown,
 		// A state that is only held was not measured: nobody is shed or restored on it.
 		MetricsUnavailable: qp.Reason == policy.ReasonMetricsUnavailable || qp.Reason == policy.ReasonLimitUnresolved,
 	}

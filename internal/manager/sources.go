@@ -8,6 +8,7 @@ import (
 
 	"github.com/breakwater-dev/breakwater/controllers"
 	bwaws "github.com/breakwater-dev/breakwater/internal/aws"
+	"github.com/breakwater-dev/breakwater/internal/policy"
 	"github.com/breakwater-dev/breakwater/internal/promsource"
 )
 
@@ -17,6 +18,9 @@ type SourceOptions struct {
 	PrometheusSigV4Region string
 	PrometheusTimeout     time.Duration
 	EvaluationInterval    time.Duration
+	QuotaUsageWindow      time.Duration
+	QuotaMinDwell         time.Duration
+	ScaleCooldown         time.Duration
 	AWSSources            bool
 	ServiceQuotasEndpoint string
 	CloudWatchEndpoint    string
@@ -34,6 +38,12 @@ func (o *SourceOptions) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.PrometheusTimeout, "prometheus-timeout", promsource.DefaultTimeout, "Timeout of one PromQL query.")
 	fs.DurationVar(&o.EvaluationInterval, "evaluation-interval", 30*time.Second,
 		"How often the control loops evaluate quotas and failover policies.")
+	fs.DurationVar(&o.QuotaUsageWindow, "quota-usage-window", 2*time.Minute,
+		"Range over which a TokenQuota's tokens-per-minute rate is measured. Shorter reacts sooner and is noisier; keep it at least 4 scrape intervals.")
+	fs.DurationVar(&o.QuotaMinDwell, "quota-min-dwell", policy.DefaultMinDwell,
+		"Least time a TokenQuota stays in a state before it may move down, so a state does not flap.")
+	fs.DurationVar(&o.ScaleCooldown, "scale-cooldown", policy.DefaultScaleCooldown,
+		"Least time between two scale actions on one workload, and between a quota turning Normal and the first restore.")
 	fs.BoolVar(&o.AWSSources, "aws-sources", true,
 		"Read AWS Service Quotas, CloudWatch AWS/Bedrock metrics and the Bedrock model catalogue with the pod's AWS identity.")
 	fs.StringVar(&o.ServiceQuotasEndpoint, "aws-servicequotas-endpoint", "", "Override the Service Quotas endpoint (a VPC endpoint); empty uses the region's.")
@@ -44,7 +54,8 @@ func (o *SourceOptions) BindFlags(fs *flag.FlagSet) {
 // Sources builds the control loops' sources from the options. A source that is not configured stays
 // nil, and the loops that need it report MetricsUnavailable rather than act on missing data.
 func (o SourceOptions) Sources(ctx context.Context) (controllers.Sources, error) {
-	src := controllers.Sources{Interval: o.EvaluationInterval}
+	src := controllers.Sources{Interval: o.EvaluationInterval, QuotaUsageWindow: o.QuotaUsageWindow,
+		QuotaMinDwell: o.QuotaMinDwell, ScaleCooldown: o.ScaleCooldown}
 	if o.PrometheusURL != "" {
 		cfg := promsource.Config{URL: o.PrometheusURL, Timeout: o.PrometheusTimeout}
 		if o.PrometheusSigV4Region != "" {
