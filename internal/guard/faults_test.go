@@ -248,6 +248,14 @@ func TestFailoverToSecondRegionWhileFirstThrottles(t *testing.T) {
 	if got := h.value(h.m.RequestsTotal.WithLabelValues("claude", "west", metrics.OutcomeSuccess)); got != 3 {
 		t.Errorf("requests_total{west,success} = %g, want 3", got)
 	}
+	// The app saw three successes; the attempts show that east throttled every one of them, which
+	// is what the manager's failover trigger must see.
+	if got := h.value(h.m.AttemptsTotal.WithLabelValues("claude", "east", metrics.OutcomeThrottled)); got != 3 {
+		t.Errorf("upstream_attempts_total{east,throttled} = %g, want 3", got)
+	}
+	if got := h.value(h.m.AttemptsTotal.WithLabelValues("claude", "west", metrics.OutcomeSuccess)); got != 3 {
+		t.Errorf("upstream_attempts_total{west,success} = %g, want 3", got)
+	}
 	if got := h.value(h.m.TokensTotal.WithLabelValues("claude", "west", "output")); got == 0 {
 		t.Error("tokens were not counted on the target that answered")
 	}

@@ -193,6 +193,7 @@ func (g *Guard) attempts(ctx context.Context, x *exchange) {
 		x.target = t
 		res := g.attempt(ctx, x, t)
 		done(res.success)
+		g.metrics.AttemptsTotal.WithLabelValues(ep.cfg.Name, t.cfg.Name, attemptOutcome(res)).Inc()
 		if res.done {
 			x.outcome, x.reason = res.outcome, res.reason
 			return
@@ -203,6 +204,24 @@ func (g *Guard) attempts(ctx context.Context, x *exchange) {
 		}
 	}
 	g.answerFailure(ctx, x, last, sawOpen, budgetOut)
+}
+
+// attemptOutcome names how one attempt ended, in the outcome values of the requests metric. An
+// attempt whose answer went to the app has its own outcome; a retried failure has the outcome it
+// would have had as the last one.
+func attemptOutcome(res attemptResult) string {
+	switch {
+	case res.outcome != "":
+		return res.outcome
+	case res.status == http.StatusTooManyRequests:
+		return metrics.OutcomeThrottled
+	case res.status != 0:
+		return metrics.OutcomeUpstreamError
+	case res.success:
+		return metrics.OutcomeSuccess
+	default:
+		return metrics.OutcomeUpstreamError
+	}
 }
 
 // pickTarget returns the first target from position start (cycling) whose breaker lets a request

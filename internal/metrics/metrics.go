@@ -39,6 +39,7 @@ type Metrics struct {
 	RequestsTotal     *prometheus.CounterVec
 	RetriesTotal      *prometheus.CounterVec
 	FallbacksTotal    *prometheus.CounterVec
+	AttemptsTotal     *prometheus.CounterVec
 	RejectionsTotal   *prometheus.CounterVec
 	CircuitState      *prometheus.GaugeVec
 	TokensTotal       *prometheus.CounterVec
@@ -87,6 +88,13 @@ func Register(reg prometheus.Registerer) *Metrics {
 			Name: "breakwater_guard_retries_total",
 			Help: "Upstream attempts after the first one of a request. endpoint; target: where the retry went.",
 		}, []string{"endpoint", "target"}),
+		AttemptsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "breakwater_guard_upstream_attempts_total",
+			Help: "Upstream attempts by the target tried and how that attempt ended (success, client_error, throttled, " +
+				"upstream_error, timeout, stream_interrupted, canceled). Unlike breakwater_guard_requests_total, which " +
+				"records only the final answer, it shows a target's throttles and errors that a retry or fallback hid " +
+				"from the app: the manager's failover triggers read it.",
+		}, []string{"endpoint", "target", "outcome"}),
 		FallbacksTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "breakwater_guard_fallbacks_total",
 			Help: "Requests moved from one target to another (after a failure or past an open breaker). endpoint; " +
@@ -141,7 +149,7 @@ func Register(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.TokenUsage, m.OperationDuration, m.TimeToFirstToken, m.RequestsTotal, m.RetriesTotal,
-		m.FallbacksTotal, m.RejectionsTotal, m.CircuitState, m.TokensTotal, m.CostTotal, m.RetrievalDegraded,
+		m.FallbacksTotal, m.AttemptsTotal, m.RejectionsTotal, m.CircuitState, m.TokensTotal, m.CostTotal, m.RetrievalDegraded,
 		m.DocumentsCapped, m.ConfigReloads, m.ConfigLastReload, m.QuotaAvailable, m.InFlight)
 	return m
 }
