@@ -97,8 +97,10 @@ undeploy: envtest ## Remove the manager from the cluster.
 	"$$(hack/envtest-assets.sh)/kubectl" delete --ignore-not-found -k config/default
 
 .PHONY: demo
-demo: ## Run the whole system locally (arrives with the demo issue; see README).
-	@echo "make demo arrives with its own issue: the local control plane, manager, guards, simulator and Prometheus story." >&2; exit 1
+demo: ## Run the whole system on this machine and play the incident story (docs/demo.md); DEMO_ARGS=--keep-running keeps it up.
+	@assets=$$(K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest-assets.sh); \
+	prometheus=$$(hack/prometheus.sh); \
+	KUBEBUILDER_ASSETS="$$assets" PROMETHEUS="$$prometheus" go run ./hack/demo $(DEMO_ARGS)
 
 ##@ Tools
 
