@@ -51,11 +51,13 @@ envtest: ## Provide kube-apiserver, etcd and kubectl for envtest under bin/k8s (
 
 .PHONY: test
 test: verify-generated vet envtest ## Run every test: unit, envtest (real kube-apiserver + etcd), real Prometheus, kustomize builds.
-	@assets=$$(K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest-assets.sh); \
+	@set -e; assets=$$(K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest-assets.sh); \
 	prometheus=$$(hack/prometheus.sh); export PROMETHEUS="$$prometheus"; echo "PROMETHEUS=$$PROMETHEUS"; \
 	hack/verify-kustomize.sh "$$assets/kubectl"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
-	KUBEBUILDER_ASSETS="$$assets" go test $(GO_TEST_FLAGS) ./...
+	KUBEBUILDER_ASSETS="$$assets" go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v '/test/e2e$$') && \
+	echo "End-to-end suite (alone, so that the rest of the suite does not starve its load generators):" && \
+	KUBEBUILDER_ASSETS="$$assets" go test $(GO_TEST_FLAGS) -timeout 20m ./test/e2e/
 
 ##@ Build
 
