@@ -9,6 +9,7 @@ import (
 	"time"
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
+	"github.com/breakwater-dev/breakwater/internal/promsource"
 	"github.com/breakwater-dev/breakwater/test/upstreamsim"
 )
 
@@ -89,6 +90,14 @@ type story struct {
 // ramping toward the TokenQuota and falling back. It prints what a person would look at after each
 // step and returns the timeline; it fails on the first expected transition that does not happen.
 func (s *System) Story(ctx context.Context, out io.Writer) (Timeline, error) {
+	st := s.newStory(ctx, out)
+	defer st.close()
+	err := st.play(ctx)
+	return st.tl, err
+}
+
+// newStory starts the load generators (at a low rate) and the stand-in for the kubelet.
+func (s *System) newStory(ctx context.Context, out io.Writer) *story {
 	st := &story{s: s, out: out, tl: Timeline{Start: time.Now(), MinReplicas: map[string]int32{}},
 		stopKube: make(chan struct{}), kubeDone: make(chan struct{})}
 	for _, w := range Workloads {
@@ -97,13 +106,94 @@ func (s *System) Story(ctx context.Context, out io.Writer) (Timeline, error) {
 		st.tl.MinReplicas[w.Name] = w.Replicas
 	}
 	go st.kubelet(ctx)
-	defer func() { close(st.stopKube); <-st.kubeDone }()
 	for _, l := range s.Loads {
 		l.SetRate(1)
 		go l.run()
 	}
-	err := st.play(ctx)
-	return st.tl, err
+	return st
+}
+
+func (st *story) close() { close(st.stopKube); <-st.kubeDone }
+
+// Detection holds the manager's two reaction times that `make bench` reports.
+type Detection struct {
+	// Shift: from the simulator starting to throttle us-east-1 to new weights in every guard config.
+	Shift Transition
+	// Shed: from the quota's usage, as Prometheus computes it with the manager's own query,
+	// crossing the shed threshold to the sheddable Deployment's replicas changing.
+	Shed Transition
+}
+
+// MeasureDetection plays the two triggers of the story that the manager must detect, without the
+// recoveries, and measures how long the manager takes to act on each.
+func (s *System) MeasureDetection(ctx context.Context, out io.Writer) (Detection, error) {
+	st := s.newStory(ctx, out)
+	defer st.close()
+	var d Detection
+	if err := st.calibrate(); err != nil {
+		return d, err
+	}
+	t := s.opts.Timing
+	long := 3*t.Evaluation + 2*t.FailoverWindow + 30*time.Second
+	st.setMix(mix{0.15, 0.10, 0.10})
+	time.Sleep(t.FailoverWindow)
+
+	st.begin("us-east-1 starts throttling 60% of calls")
+	s.Sims["east"].SetFaults(upstreamsim.Faults{ThrottleRate: 0.6, RetryAfter: time.Second})
+	trigger := time.Now()
+	if err := st.expect(ctx, trigger, TManagerShifts, long, st.weightsEverywhere(ctx, func(w map[string]int) bool { return w[PrimaryTarget] < 100 })); err != nil {
+		return d, err
+	}
+	d.Shift = st.tl.Transitions[len(st.tl.Transitions)-1]
+	s.Sims["east"].SetFaults(upstreamsim.Faults{})
+
+	st.begin("Usage ramps to about 95% of the TokenQuota")
+	q, err := s.Quota(ctx)
+	if err != nil {
+		return d, err
+	}
+	threshold := float64(s.opts.TokensPerMinute) * float64(q.Spec.Thresholds.ShedPercent) / 100
+	usage := promsource.TokensPerMinuteQuery(promsource.Scope{Namespace: Namespace, Endpoints: []string{EndpointName},
+		Window: t.QuotaWindow, SumTargets: true})
+	st.setMix(mix{0.60, 0.20, 0.15})
+	var crossed time.Time
+	if err := s.waitFor(ctx, 2*t.QuotaWindow+30*time.Second, "usage crossing the shed threshold in Prometheus", func() (bool, error) {
+		vec, err := s.Query(ctx, usage)
+		if err != nil || len(vec) == 0 {
+			return false, err
+		}
+		var sum float64
+		for _, smp := range vec {
+			sum += float64(smp.Value)
+		}
+		crossed = time.Now()
+		return sum >= threshold, nil
+	}); err != nil {
+		return d, err
+	}
+	fmt.Fprintf(out, "  usage crossed %.0f tokens/min (shed threshold) in Prometheus\n", threshold)
+	if err := st.expect(ctx, crossed, TSheddableScaled, 2*t.QuotaWindow+30*time.Second,
+		func() (bool, error) {
+			n, err := s.Replicas(ctx, "report-summarizer")
+			return err == nil && n != Workloads[2].Replicas, err
+		}); err != nil {
+		return d, err
+	}
+	d.Shed = st.tl.Transitions[len(st.tl.Transitions)-1]
+	return d, nil
+}
+
+// calibrate measures the tokens of one Converse answer from the first seconds of low load.
+func (st *story) calibrate() error {
+	time.Sleep(4 * time.Second)
+	c := st.s.Loads["report-summarizer"].Snapshot()
+	ok := c.Outcomes["ok"]
+	if ok == 0 || c.Tokens == 0 {
+		return fmt.Errorf("no answered calls in the first seconds: %s; see the guard logs in %s", c, st.s.opts.WorkDir)
+	}
+	st.tokenPer = float64(c.Tokens) / float64(ok)
+	fmt.Fprintf(st.out, "  one Converse answer is %.0f tokens; the TokenQuota allows %d tokens/min\n", st.tokenPer, st.s.opts.TokensPerMinute)
+	return nil
 }
 
 // kubelet plays the parts of the cluster that do not run here: the ReplicaSet controller (pods
@@ -229,14 +319,9 @@ func (st *story) play(ctx context.Context) error {
 	long := 3*t.Evaluation + 2*t.FailoverWindow + 30*time.Second
 
 	st.begin("Steady state: three workloads call claude in us-east-1 through their guards")
-	time.Sleep(4 * time.Second)
-	c := st.s.Loads["report-summarizer"].Snapshot()
-	if ok := c.Outcomes["ok"]; ok == 0 || c.Tokens == 0 {
-		return fmt.Errorf("no answered calls in the first seconds: %s; see the guard logs in %s", c, st.s.opts.WorkDir)
-	} else {
-		st.tokenPer = float64(c.Tokens) / float64(ok)
+	if err := st.calibrate(); err != nil {
+		return err
 	}
-	fmt.Fprintf(st.out, "  one Converse answer is %.0f tokens; the TokenQuota allows %d tokens/min\n", st.tokenPer, st.s.opts.TokensPerMinute)
 	st.setMix(mix{0.15, 0.10, 0.10})
 	base := st.snapshot()
 	time.Sleep(t.FailoverWindow)

@@ -1,0 +1,106 @@
+// Command bench is `make bench`: it measures the guard's cost per request and the manager's speed
+// and scale, each figure beside a baseline measured in the same run, prints them as a table and
+// writes bin/bench.json (docs/benchmarks.md explains every figure). With -short it is the smoke run
+// of `make test`: every figure is produced, from runs too short to mean anything.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/breakwater-dev/breakwater/test/bench/report"
+	"github.com/breakwater-dev/breakwater/test/testenv"
+)
+
+// part is one half of the benchmark, with the names of the figures it must produce.
+type part struct {
+	name    string
+	figures []string
+	run     func(ctx context.Context, short bool, workDir string, log io.Writer) ([]report.Figure, error)
+}
+
+var parts = []part{
+	{"detection", detectFigures, func(ctx context.Context, _ bool, dir string, log io.Writer) ([]report.Figure, error) {
+		return detect(ctx, dir, log)
+	}},
+}
+
+func main() {
+	short := flag.Bool("short", os.Getenv("BENCH_SHORT") != "", "smoke run: every figure, from very short measurements (BENCH_SHORT=1 sets it)")
+	out := flag.String("out", "", "where to write the figures as JSON (default bin/bench.json)")
+	only := flag.String("only", "", "run only this part: guard, manager or detection")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *short, *out, *only); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, short bool, out, only string) error {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		return err
+	}
+	if out == "" {
+		out = filepath.Join(root, "bin", "bench.json")
+	}
+	var figs []report.Figure
+	began := time.Now()
+	for _, p := range parts {
+		if only != "" && only != p.name {
+			continue
+		}
+		start := time.Now()
+		fmt.Printf("== %s\n", p.name)
+		dir := filepath.Join(root, "bin", "bench", p.name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		logPath := filepath.Join(dir, "progress.log")
+		logFile, err := os.Create(logPath)
+		if err != nil {
+			return err
+		}
+		got, err := p.run(ctx, short, dir, io.MultiWriter(logFile, prefixed{os.Stdout}))
+		logFile.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w (progress in %s)", p.name, err, logPath)
+		}
+		for _, name := range p.figures {
+			if !slices.ContainsFunc(got, func(f report.Figure) bool { return f.Name == name }) {
+				return fmt.Errorf("%s did not produce figure %s", p.name, name)
+			}
+		}
+		figs = append(figs, got...)
+		fmt.Printf("   %s done in %.0fs\n", p.name, time.Since(start).Seconds())
+	}
+	fmt.Println()
+	if err := report.Print(os.Stdout, figs); err != nil {
+		return err
+	}
+	if err := report.Write(out, figs); err != nil {
+		return err
+	}
+	fmt.Printf("\n%d figures written to %s in %.0fs\n", len(figs), out, time.Since(began).Seconds())
+	return nil
+}
+
+// prefixed indents progress lines under their part's heading.
+type prefixed struct{ w io.Writer }
+
+func (p prefixed) Write(b []byte) (int, error) {
+	if _, err := p.w.Write(append([]byte("   "), b...)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
