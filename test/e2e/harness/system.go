@@ -149,13 +149,13 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
-	s = &System{opts: o, Guards: map[string]*Guard{}, Loads: map[string]*Load{}}
+	sys := &System{opts: o, Guards: map[string]*Guard{}, Loads: map[string]*Load{}}
 	defer func() {
 		if err != nil {
-			s.Stop()
-			s = nil
+			sys.Stop()
 		}
 	}()
+	s = sys
 	if err := os.MkdirAll(filepath.Join(o.WorkDir, "logs"), 0o755); err != nil {
 		return nil, err
 	}
