@@ -57,7 +57,9 @@ test: verify-generated vet envtest ## Run every test: unit, envtest (real kube-a
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v '/test/e2e$$') && \
 	echo "End-to-end suite (alone, so that the rest of the suite does not starve its load generators):" && \
-	KUBEBUILDER_ASSETS="$$assets" go test $(GO_TEST_FLAGS) -timeout 20m ./test/e2e/
+	KUBEBUILDER_ASSETS="$$assets" go test $(GO_TEST_FLAGS) -timeout 20m ./test/e2e/ && \
+	echo "Benchmark smoke run (every figure produced; the values mean nothing here):" && \
+	$(MAKE) --no-print-directory bench BENCH_SHORT=1
 
 ##@ Build
 
@@ -97,6 +99,12 @@ deploy: manifests envtest ## Deploy the manager to the cluster of the current ku
 .PHONY: undeploy
 undeploy: envtest ## Remove the manager from the cluster.
 	"$$(hack/envtest-assets.sh)/kubectl" delete --ignore-not-found -k config/default
+
+.PHONY: bench
+bench: ## Measure the guard and the manager against same-run baselines; writes bin/bench.json (docs/benchmarks.md). BENCH_SHORT=1: smoke run.
+	@set -e; assets=$$(K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest-assets.sh); \
+	prometheus=$$(hack/prometheus.sh); \
+	KUBEBUILDER_ASSETS="$$assets" PROMETHEUS="$$prometheus" go run ./test/bench/cmd/bench $(if $(BENCH_SHORT),-short) $(BENCH_ARGS)
 
 .PHONY: demo
 demo: ## Run the whole system on this machine and play the incident story (docs/demo.md); DEMO_ARGS=--keep-running keeps it up.

@@ -13,9 +13,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/breakwater-dev/breakwater/test/bench/guardbench"
+	"github.com/breakwater-dev/breakwater/test/bench/managerbench"
 	"github.com/breakwater-dev/breakwater/test/bench/report"
 	"github.com/breakwater-dev/breakwater/test/testenv"
 )
@@ -28,6 +31,12 @@ type part struct {
 }
 
 var parts = []part{
+	{"guard", guardbench.FigureNames, func(ctx context.Context, short bool, dir string, log io.Writer) ([]report.Figure, error) {
+		return guardbench.Run(ctx, guardbench.Options{Short: short, WorkDir: dir, Log: log})
+	}},
+	{"manager", managerbench.FigureNames, func(ctx context.Context, short bool, dir string, log io.Writer) ([]report.Figure, error) {
+		return managerbench.Run(ctx, managerbench.Options{Short: short, WorkDir: dir, Log: log})
+	}},
 	{"detection", detectFigures, func(ctx context.Context, _ bool, dir string, log io.Writer) ([]report.Figure, error) {
 		return detect(ctx, dir, log)
 	}},
@@ -54,35 +63,40 @@ func run(ctx context.Context, short bool, out, only string) error {
 	if out == "" {
 		out = filepath.Join(root, "bin", "bench.json")
 	}
-	var figs []report.Figure
 	began := time.Now()
+	var selected []part
 	for _, p := range parts {
-		if only != "" && only != p.name {
-			continue
+		if only == "" || only == p.name {
+			selected = append(selected, p)
 		}
-		start := time.Now()
-		fmt.Printf("== %s\n", p.name)
-		dir := filepath.Join(root, "bin", "bench", p.name)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
+	}
+	results := make([][]report.Figure, len(selected))
+	errs := make([]error, len(selected))
+	if short {
+		// The smoke run only checks that every figure is produced, so the parts may share the
+		// machine; run alone, each would measure the others.
+		var wg sync.WaitGroup
+		for i, p := range selected {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i], errs[i] = runPart(ctx, root, p, short, io.Discard)
+			}()
 		}
-		logPath := filepath.Join(dir, "progress.log")
-		logFile, err := os.Create(logPath)
-		if err != nil {
-			return err
-		}
-		got, err := p.run(ctx, short, dir, io.MultiWriter(logFile, prefixed{os.Stdout}))
-		logFile.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w (progress in %s)", p.name, err, logPath)
-		}
-		for _, name := range p.figures {
-			if !slices.ContainsFunc(got, func(f report.Figure) bool { return f.Name == name }) {
-				return fmt.Errorf("%s did not produce figure %s", p.name, name)
+		wg.Wait()
+	} else {
+		for i, p := range selected {
+			if results[i], errs[i] = runPart(ctx, root, p, short, prefixed{os.Stdout}); errs[i] != nil {
+				break
 			}
 		}
-		figs = append(figs, got...)
-		fmt.Printf("   %s done in %.0fs\n", p.name, time.Since(start).Seconds())
+	}
+	var figs []report.Figure
+	for i := range selected {
+		if errs[i] != nil {
+			return errs[i]
+		}
+		figs = append(figs, results[i]...)
 	}
 	fmt.Println()
 	if err := report.Print(os.Stdout, figs); err != nil {
@@ -93,6 +107,34 @@ func run(ctx context.Context, short bool, out, only string) error {
 	}
 	fmt.Printf("\n%d figures written to %s in %.0fs\n", len(figs), out, time.Since(began).Seconds())
 	return nil
+}
+
+// runPart runs one part with its progress going to bin/bench/<part>/progress.log and to console,
+// and checks that it produced every figure it owes.
+func runPart(ctx context.Context, root string, p part, short bool, console io.Writer) ([]report.Figure, error) {
+	start := time.Now()
+	fmt.Printf("== %s\n", p.name)
+	dir := filepath.Join(root, "bin", "bench", p.name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dir, "progress.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	got, err := p.run(ctx, short, dir, io.MultiWriter(logFile, console))
+	logFile.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w (progress in %s)", p.name, err, logPath)
+	}
+	for _, name := range p.figures {
+		if !slices.ContainsFunc(got, func(f report.Figure) bool { return f.Name == name }) {
+			return nil, fmt.Errorf("%s did not produce figure %s (progress in %s)", p.name, name, logPath)
+		}
+	}
+	fmt.Printf("== %s done in %.0fs\n", p.name, time.Since(start).Seconds())
+	return got, nil
 }
 
 // prefixed indents progress lines under their part's heading.
