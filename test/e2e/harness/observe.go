@@ -106,6 +106,23 @@ func (s *System) Query(ctx context.Context, q string) (model.Vector, error) {
 	return vec, nil
 }
 
+// QueryRange runs a range query against the demo's Prometheus.
+func (s *System) QueryRange(ctx context.Context, q string, from, to time.Time, step time.Duration) (model.Matrix, error) {
+	c, err := api.NewClient(api.Config{Address: s.PromURL})
+	if err != nil {
+		return nil, err
+	}
+	v, _, _, err := promv1.NewAPI(c).QueryRange(ctx, q, promv1.Range{Start: from, End: to, Step: step})
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(model.Matrix)
+	if !ok {
+		return nil, fmt.Errorf("query %q returned %s, not a matrix", q, v.Type())
+	}
+	return m, nil
+}
+
 // Figures are the metric figures the story prints at each step.
 var Figures = []struct{ Name, Query string }{
 	{"claude tokens/min (all guards)", `sum(rate(breakwater_guard_tokens_total{endpoint="claude"}[15s])) * 60`},

@@ -156,23 +156,8 @@ func (s *System) MeasureDetection(ctx context.Context, out io.Writer) (Detection
 	usage := promsource.TokensPerMinuteQuery(promsource.Scope{Namespace: Namespace, Endpoints: []string{EndpointName},
 		Window: t.QuotaWindow, SumTargets: true})
 	st.setMix(mix{0.60, 0.20, 0.15})
-	var crossed time.Time
-	if err := s.waitFor(ctx, 2*t.QuotaWindow+30*time.Second, "usage crossing the shed threshold in Prometheus", func() (bool, error) {
-		vec, err := s.Query(ctx, usage)
-		if err != nil || len(vec) == 0 {
-			return false, err
-		}
-		var sum float64
-		for _, smp := range vec {
-			sum += float64(smp.Value)
-		}
-		crossed = time.Now()
-		return sum >= threshold, nil
-	}); err != nil {
-		return d, err
-	}
-	fmt.Fprintf(out, "  usage crossed %.0f tokens/min (shed threshold) in Prometheus\n", threshold)
-	if err := st.expect(ctx, crossed, TSheddableScaled, 2*t.QuotaWindow+30*time.Second,
+	rampAt := time.Now()
+	if err := st.expect(ctx, rampAt, TSheddableScaled, 2*t.QuotaWindow+30*time.Second,
 		func() (bool, error) {
 			n, err := s.Replicas(ctx, "report-summarizer")
 			return err == nil && n != Workloads[2].Replicas, err
@@ -180,7 +165,33 @@ func (s *System) MeasureDetection(ctx context.Context, out io.Writer) (Detection
 		return d, err
 	}
 	d.Shed = st.tl.Transitions[len(st.tl.Transitions)-1]
+	// The trigger is the first instant at which Prometheus, evaluating the manager's own query,
+	// had usage at the threshold: read back afterwards, at 100ms resolution, so that it does not
+	// depend on how often anyone polled.
+	crossed, err := s.firstAtLeast(ctx, usage, threshold, rampAt, d.Shed.Reaction)
+	if err != nil {
+		return d, err
+	}
+	d.Shed.Trigger = crossed
+	fmt.Fprintf(out, "  usage reached %.0f tokens/min (shed threshold) in Prometheus %.1fs after the ramp; replicas changed %.1fs later\n",
+		threshold, crossed.Sub(rampAt).Seconds(), d.Shed.Took().Seconds())
 	return d, nil
+}
+
+// firstAtLeast is the first instant in [from, to] at which the query's sum was at least v.
+func (s *System) firstAtLeast(ctx context.Context, query string, v float64, from, to time.Time) (time.Time, error) {
+	m, err := s.QueryRange(ctx, "sum("+query+")", from, to, 100*time.Millisecond)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, series := range m {
+		for _, p := range series.Values {
+			if float64(p.Value) >= v {
+				return p.Timestamp.Time(), nil
+			}
+		}
+	}
+	return time.Time{}, fmt.Errorf("usage never reached %.0f between the ramp and the reaction", v)
 }
 
 // calibrate measures the tokens of one Converse answer from the first seconds of low load.
