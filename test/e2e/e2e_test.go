@@ -7,6 +7,8 @@ package e2e
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,6 +137,38 @@ func TestStory(t *testing.T) {
 		t.Logf("tokens: simulator %d, Prometheus %.0f, applications %d", served, inProm, app)
 	})
 
+	t.Run("no prompt or completion text in logs, metrics, Events or status", func(t *testing.T) {
+		haystacks := map[string]string{}
+		logs, _ := filepath.Glob(filepath.Join(work, "logs", "*.log"))
+		for _, p := range logs {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			haystacks[filepath.Base(p)] = string(b)
+		}
+		for name, g := range sys.Guards {
+			haystacks["metrics of guard "+name] = httpGet(t, g.AdminURL+"/metrics")
+		}
+		haystacks["manager metrics"] = httpGet(t, sys.ManagerURL+"/metrics")
+		haystacks["Events"] = strings.Join(sys.EventsSince(ctx, time.Time{}), "\n")
+		status, err := sys.Kubectl(ctx, "get", "breakwater,configmaps", "-A", "-o", "yaml")
+		if err != nil {
+			t.Fatalf("kubectl: %v\n%s", err, status)
+		}
+		haystacks["objects and their status"] = status
+		if len(logs) < 4 || len(haystacks["Events"]) == 0 {
+			t.Fatalf("only %d logs and %d bytes of Events to search", len(logs), len(haystacks["Events"]))
+		}
+		for where, text := range haystacks {
+			for _, needle := range append(harness.PromptTexts, harness.CompletionText) {
+				if strings.Contains(text, needle) {
+					t.Errorf("%s contains %q", where, needle)
+				}
+			}
+		}
+	})
+
 	t.Run("guard credentials read their own config and nothing else", func(t *testing.T) {
 		own, other := harness.Workloads[0].Name, harness.Workloads[1].Name
 		cs := clientFor(t, sys.Guards[own].Kubeconfig)
@@ -167,6 +201,20 @@ func clientFor(t *testing.T, kubeconfig string) kubernetes.Interface {
 		t.Fatal(err)
 	}
 	return cs
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	return string(b)
 }
 
 func waitUntil(ctx context.Context, timeout time.Duration, cond func() bool) error {

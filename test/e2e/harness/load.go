@@ -23,6 +23,14 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
+// PromptTexts are what the applications send (a Converse prompt, a chat prompt, a search query),
+// and CompletionText the start of every simulated answer: none may appear in a log, metric, Event
+// or status.
+var (
+	PromptTexts    = []string{"Where is my order? It was due yesterday.", "Summarise this ticket.", "refund policy"}
+	CompletionText = "tok0 tok1"
+)
+
 // Load is one workload's traffic: what its pods would send, at a rate per replica, through its
 // guard. It records the outcome of every request it sends, so that none can go missing unnoticed.
 type Load struct {
@@ -228,7 +236,7 @@ func (l *Load) converse(ctx context.Context) result {
 	out, err := l.bedrock.Converse(ctx, &bedrockruntime.ConverseInput{
 		ModelId: aws.String(ModelID),
 		Messages: []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{
-			&types.ContentBlockMemberText{Value: "Where is my order? It was due yesterday."}}}},
+			&types.ContentBlockMemberText{Value: PromptTexts[0]}}}},
 		InferenceConfig: &types.InferenceConfiguration{MaxTokens: &maxTokens},
 	})
 	if err != nil {
@@ -249,7 +257,7 @@ func (l *Load) converse(ctx context.Context) result {
 }
 
 func (l *Load) chat(ctx context.Context) result {
-	body := `{"model":"llama-3.1-8b","max_tokens":64,"messages":[{"role":"user","content":"Summarise this ticket."}]}`
+	body := `{"model":"llama-3.1-8b","max_tokens":64,"messages":[{"role":"user","content":"` + PromptTexts[1] + `"}]}`
 	var parsed struct {
 		Usage struct {
 			PromptTokens     int64 `json:"prompt_tokens"`
@@ -264,7 +272,7 @@ func (l *Load) chat(ctx context.Context) result {
 }
 
 func (l *Load) search(ctx context.Context) result {
-	r, _ := l.post(ctx, "/r/docs/products/_search", `{"query":{"match":{"text":"refund policy"}},"size":10}`)
+	r, _ := l.post(ctx, "/r/docs/products/_search", `{"query":{"match":{"text":"`+PromptTexts[2]+`"}},"size":10}`)
 	r.target = "" // retrieval answers are not model answers
 	return r
 }
