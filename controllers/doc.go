@@ -25,6 +25,8 @@ package controllers
 // it scales them through the scale subresource and keeps its record in annotations on them; it caps
 // (and later restores) a HorizontalPodAutoscaler and pauses a KEDA ScaledObject that owns a
 // workload's replicas, finding them by listing (watch too, so that they may be read through the cache).
+// It also patches its finalizer onto TokenQuotas (the marker is in tokenquota_finalizer.go), so that a
+// deleted quota restores what it shed before it goes.
 // +kubebuilder:rbac:groups=apps,resources=deployments/scale;statefulsets/scale,verbs=get;update;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=patch
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;patch

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
+	"github.com/breakwater-dev/breakwater/internal/managermetrics"
 	"github.com/breakwater-dev/breakwater/internal/policy"
 	"github.com/breakwater-dev/breakwater/internal/promsource"
 )
@@ -85,6 +86,9 @@ func targetAvailability(ctx context.Context, src Sources, me *breakwaterv1alpha1
 		}
 		if me.Spec.Provider == breakwaterv1alpha1.ProviderBedrock && src.Catalog != nil {
 			v, err := src.Catalog.Serves(ctx, t.Region, t.ModelID)
+			if err != nil {
+				src.ManagerMetrics.SourceError(managermetrics.SourceBedrock)
+			}
 			switch {
 			case err != nil && !v.Stale:
 				log.FromContext(ctx).Info("Bedrock catalogue unavailable; holding the target's availability", "target", t.Name, "error", err.Error())
@@ -135,6 +139,7 @@ func endpointFigures(ctx context.Context, src Sources, me *breakwaterv1alpha1.Mo
 	for _, s := range steps {
 		v, ok, err := read(s.query)
 		if err != nil {
+			src.ManagerMetrics.SourceError(managermetrics.SourcePrometheus)
 			log.FromContext(ctx).Info("Metric source unavailable; holding the endpoint's figures", "error", err.Error())
 			return me.Status.Observed
 		}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
+	"github.com/breakwater-dev/breakwater/internal/managermetrics"
 	"github.com/breakwater-dev/breakwater/internal/policy"
 	"github.com/breakwater-dev/breakwater/internal/promsource"
 	"github.com/breakwater-dev/breakwater/internal/render"
@@ -54,7 +55,15 @@ func (s Sources) requeueAfter() time.Duration {
 type failoverOutcome struct {
 	// shift is set when the plan changed the weights (or would have, in shadow mode).
 	shift *breakwaterv1alpha1.WeightShift
+	// shadow is set when the shift was only recorded (shadow mode).
+	shadow bool
+	// decision and reason are what the evaluation decided (managermetrics); empty when the loop
+	// did not run.
+	decision, reason string
 }
+
+// held is the outcome of an evaluation that could not read its metrics.
+var held = failoverOutcome{decision: managermetrics.DecisionHold, reason: policy.ReasonMetricsUnavailable}
 
 // evaluateFailover is the failover control loop's step for a Ready policy: gather the weights,
 // validations and metrics, call policy.Failover and write the plan into p.Status. On a metric
@@ -80,12 +89,19 @@ func (r *FailoverPolicyReconciler) evaluateFailover(ctx context.Context, p *brea
 		setConditions(&p.Status.Conditions, p.Generation, metav1.Condition{Type: breakwaterv1alpha1.ConditionMetricsAvailable,
 			Status: metav1.ConditionFalse, Reason: breakwaterv1alpha1.ReasonMetricsUnavailable,
 			Message: fmt.Sprintf("%s; weights are held at %s until the metrics can be read", err, weightsText(current, me))})
-		return failoverOutcome{}
+		return held
+	}
+	headroom, err := r.quotaFigures(ctx, p, me, in.Triggers.QuotaPercent, window, current, metrics)
+	if err != nil {
+		setConditions(&p.Status.Conditions, p.Generation, metav1.Condition{Type: breakwaterv1alpha1.ConditionMetricsAvailable,
+			Status: metav1.ConditionFalse, Reason: breakwaterv1alpha1.ReasonMetricsUnavailable,
+			Message: fmt.Sprintf("%s; weights are held at %s until the metrics can be read", err, weightsText(current, me))})
+		return held
 	}
 	for _, name := range p.Spec.Targets {
 		in.Targets = append(in.Targets, policy.TargetInput{
 			Name: name, Weight: current[name], HomeWeight: home[name], Validated: validated[name],
-			Metrics: metrics[name], HealthySince: healthySince(p, name, in, window),
+			Metrics: metrics[name], HeadroomPercent: headroom[name], HealthySince: healthySince(p, name, in, window),
 		})
 	}
 	plan := policy.Failover(in)
@@ -94,7 +110,7 @@ func (r *FailoverPolicyReconciler) evaluateFailover(ctx context.Context, p *brea
 		// failed source.
 		setConditions(&p.Status.Conditions, p.Generation, metav1.Condition{Type: breakwaterv1alpha1.ConditionMetricsAvailable,
 			Status: metav1.ConditionFalse, Reason: breakwaterv1alpha1.ReasonMetricsUnavailable, Message: plan.Message})
-		return failoverOutcome{}
+		return held
 	}
 	msg := fmt.Sprintf("Metrics of %s read over %s", namesList(p.Spec.Targets), window)
 	if len(warnings) > 0 {
@@ -114,11 +130,16 @@ func applyFailoverPlan(p *breakwaterv1alpha1.FailoverPolicy, me *breakwaterv1alp
 		weights = mergePlan(current, plan.Weights, p.Spec.Targets)
 	}
 	writeWeights(p, weights)
-	var out failoverOutcome
+	out := failoverOutcome{decision: managermetrics.DecisionHold, reason: plan.Reason}
 	if plan.Changed && len(plan.Moves) > 0 {
 		out.shift = &breakwaterv1alpha1.WeightShift{Time: metav1.NewTime(plan.LastShift), Reason: plan.Reason,
 			Message: truncate(plan.Message, maxShiftMessage), From: plan.Moves[0].From, To: plan.Moves[0].To}
+		out.shadow = !plan.Apply
 		p.Status.LastShift = out.shift
+		out.decision = managermetrics.DecisionShift
+		if plan.Reason == policy.ReasonFailback {
+			out.decision = managermetrics.DecisionFailback
+		}
 	}
 	failedOver := metav1.ConditionFalse
 	for _, t := range me.Spec.Targets {
@@ -343,6 +364,9 @@ func (r *FailoverPolicyReconciler) validateTargets(ctx context.Context, p *break
 			continue
 		}
 		v, err := r.sources.Catalog.Serves(ctx, t.Region, t.ModelID)
+		if err != nil {
+			r.sources.ManagerMetrics.SourceError(managermetrics.SourceBedrock)
+		}
 		switch {
 		case err != nil && !v.Stale:
 			unknown = append(unknown, t.Name)
@@ -413,6 +437,7 @@ func (r *FailoverPolicyReconciler) targetMetrics(ctx context.Context, p *breakwa
 		}
 		res, err := q.run(ctx, scope)
 		if err != nil {
+			r.sources.ManagerMetrics.SourceError(managermetrics.SourcePrometheus)
 			return nil, nil, fmt.Errorf("reading the metrics of endpoint %s: %w", p.Spec.EndpointRef.Name, err)
 		}
 		*q.out = res

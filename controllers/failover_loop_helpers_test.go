@@ -136,6 +136,14 @@ func (s keyedSource) CostPerMinute(context.Context, promsource.Scope) (promsourc
 	return keyed(nil)
 }
 
+func (s keyedSource) TokensToday(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
+	return keyed(nil)
+}
+
+func (s keyedSource) CostToday(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
+	return keyed(nil)
+}
+
 func (s keyedSource) WorkloadTokensPerMinute(context.Context, promsource.Scope) (promsource.Result[promsource.WorkloadKey], error) {
 	return promsource.Result[promsource.WorkloadKey]{}, nil
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,6 +23,7 @@ import (
 	bw "github.com/breakwater-dev/breakwater/api/v1alpha1"
 	"github.com/breakwater-dev/breakwater/controllers"
 	"github.com/breakwater-dev/breakwater/internal/aws"
+	"github.com/breakwater-dev/breakwater/internal/managermetrics"
 	"github.com/breakwater-dev/breakwater/internal/promsource"
 )
 
@@ -97,6 +100,14 @@ func (f *flMetrics) CostPerMinute(context.Context, promsource.Scope) (promsource
 	return promsource.Result[promsource.Key]{}, nil
 }
 
+func (f *flMetrics) TokensToday(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
+	return promsource.Result[promsource.Key]{}, nil
+}
+
+func (f *flMetrics) CostToday(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
+	return promsource.Result[promsource.Key]{}, nil
+}
+
 func (f *flMetrics) WorkloadTokensPerMinute(context.Context, promsource.Scope) (promsource.Result[promsource.WorkloadKey], error) {
 	return promsource.Result[promsource.WorkloadKey]{}, nil
 }
@@ -126,6 +137,8 @@ type flFixture struct {
 	clock    *clocktesting.FakeClock
 	recorder *events.FakeRecorder
 	fp, mer  reconcile.Reconciler
+	// stats are the loop's metrics, in a registry of the fixture's own.
+	stats *managermetrics.Metrics
 }
 
 const flModel = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -173,8 +186,12 @@ func newFlFixture(t *testing.T, prefix string, mode bw.Mode) *flFixture {
 		!strings.Contains(tv.Message, "traffic is never moved onto them") {
 		t.Fatalf("TargetsValidated without a catalogue: %+v", tv)
 	}
+	f.stats = managermetrics.New()
+	if err := f.stats.Register(prometheus.NewRegistry()); err != nil {
+		t.Fatal(err)
+	}
 	src := controllers.Sources{Metrics: f.metrics, Catalog: flCatalog{"us-east-1": true, "us-west-2": true},
-		Interval: 15 * time.Second, Now: f.clock.Now}
+		Interval: 15 * time.Second, Now: f.clock.Now, ManagerMetrics: f.stats}
 	f.fp = controllers.NewFailoverPolicyReconcilerForTest(c, f.recorder, src)
 	f.mer = controllers.NewModelEndpointReconcilerForTest(c, f.recorder, src)
 	return f
@@ -337,6 +354,11 @@ func TestFailoverLoopIncident(t *testing.T) {
 		}
 		flReconcile(t, f.mer, f.me)
 		f.checkInvariants(t, "t="+at.String())
+		for _, tw := range f.p.Status.Weights {
+			if got := testutil.ToFloat64(f.stats.TargetWeight.WithLabelValues(f.ns, "regions", tw.Target)); got != float64(tw.Weight) {
+				t.Fatalf("t=%s: breakwater_manager_target_weight of %s is %v, status says %d", at, tw.Target, got, tw.Weight)
+			}
+		}
 
 		metricsCond := apimeta.FindStatusCondition(f.p.Status.Conditions, bw.ConditionMetricsAvailable)
 		if down {
@@ -397,6 +419,40 @@ func TestFailoverLoopIncident(t *testing.T) {
 	if got, want := fmt.Sprint(history), "[100 50 0 25 50 75 100]"; got != want {
 		t.Errorf("us-east-1 weights went %s, want %s", got, want)
 	}
+	// Two shifts away and four failback steps, each counted once as applied; every evaluation
+	// counted as a decision; the outage counted as Prometheus errors.
+	for _, tc := range []struct {
+		c    prometheus.Collector
+		want float64
+	}{
+		{f.stats.Actions.WithLabelValues("shift_weights", "ThrottleRateHigh", "applied"), 2},
+		{f.stats.Actions.WithLabelValues("shift_weights", "Failback", "applied"), 4},
+		{f.stats.Decisions.WithLabelValues("failover", "shift", "ThrottleRateHigh"), 2},
+		{f.stats.Decisions.WithLabelValues("failover", "failback", "Failback"), 4},
+	} {
+		if got := testutil.ToFloat64(tc.c); got != tc.want {
+			t.Errorf("%s = %v, want %v", describe(tc.c), got, tc.want)
+		}
+	}
+	if got := testutil.ToFloat64(f.stats.Decisions.WithLabelValues("failover", "hold", "MetricsUnavailable")); got < 1 {
+		t.Errorf("no hold decision counted while the metrics were down")
+	}
+	if got := testutil.ToFloat64(f.stats.SourceErrors.WithLabelValues("prometheus")); got < 1 {
+		t.Errorf("breakwater_manager_source_errors_total{source=prometheus} = %v while Prometheus failed", got)
+	}
+	if n := testutil.CollectAndCount(f.stats.EvaluationDuration); n != 1 {
+		t.Errorf("%d evaluation duration series, want 1 (failover)", n)
+	}
+	// Deleting the policy deletes its weight series.
+	if err := c.Delete(context.Background(), f.p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.fp.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(f.p)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(f.stats.TargetWeight); n != 0 {
+		t.Errorf("%d weight series left after the policy was deleted", n)
+	}
 	if fo := apimeta.FindStatusCondition(f.p.Status.Conditions, bw.ConditionFailedOver); fo.Status != metav1.ConditionFalse {
 		t.Errorf("FailedOver at the end: %+v", fo)
 	}
@@ -452,6 +508,19 @@ func TestFailoverLoopShadow(t *testing.T) {
 	if evs := flEvents(f.recorder); !flHasReason(evs, "ThrottleRateHigh") {
 		t.Errorf("no ThrottleRateHigh Event in shadow mode: %q", evs)
 	}
+	if got := testutil.ToFloat64(f.stats.Actions.WithLabelValues("shift_weights", "ThrottleRateHigh", "shadow")); got != 5 {
+		t.Errorf("%v shadow shifts counted, want 5", got)
+	}
+	if n := testutil.CollectAndCount(f.stats.Actions); n != 1 {
+		t.Errorf("%d action series in shadow mode, want only the shadow shifts", n)
+	}
+}
+
+// describe names a collector's metric for a failure message.
+func describe(c prometheus.Collector) string {
+	ch := make(chan *prometheus.Desc, 1)
+	c.Describe(ch)
+	return (<-ch).String()
 }
 
 // TestFailoverLoopEndpointFollows checks that the manager's ModelEndpoint controller, which
@@ -475,4 +544,72 @@ func TestFailoverLoopEndpointFollows(t *testing.T) {
 		}
 		return got["us-east-1"] == 50 && got["eu-west-1"] == 0 && got["us-west-2"] == 50, nil
 	})
+}
+
+// TestFailoverLoopQuota: a target nearing its own tokens-per-minute quota (a TokenQuota reading
+// Service Quotas in its region) fires quotaPercent, and the standby region takes only what its own
+// quota leaves room for.
+func TestFailoverLoopQuota(t *testing.T) {
+	t.Parallel()
+	f := newFlFixture(t, "failover-quota", bw.ModeEnforce)
+	ctx := context.Background()
+	regionQuota := func(name, region string, limit int64) {
+		q := &bw.TokenQuota{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns}, Spec: bw.TokenQuotaSpec{
+			Endpoints:    []bw.LocalObjectReference{{Name: "claude"}},
+			ServiceQuota: &bw.ServiceQuotaSource{ServiceCode: "bedrock", QuotaCode: "L-FF1DB5E1", Region: region},
+		}}
+		if err := c.Create(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+		// What the TokenQuota loop writes once it has read Service Quotas (the suite's manager runs
+		// without AWS access, and keeps what it finds).
+		eventually(t, name+" to show its limit", func(ctx context.Context) (bool, error) {
+			if err := c.Get(ctx, client.ObjectKeyFromObject(q), q); err != nil {
+				return false, err
+			}
+			if q.Status.EffectiveTokensPerMinute != nil && *q.Status.EffectiveTokensPerMinute == limit {
+				return true, nil
+			}
+			patch := client.MergeFrom(q.DeepCopy())
+			q.Status.EffectiveTokensPerMinute = &limit
+			return false, client.IgnoreNotFound(c.Status().Patch(ctx, q, patch))
+		})
+	}
+	regionQuota("east-tpm", "us-east-1", 100000)
+	regionQuota("west-tpm", "us-west-2", 40000)
+	patch := client.MergeFrom(f.p.DeepCopy())
+	f.p.Spec.Triggers.QuotaPercent = ptr[int32](90)
+	if err := c.Patch(ctx, f.p, patch); err != nil {
+		t.Fatal(err)
+	}
+
+	// us-east-1 serves 3.2 requests/s of 500 tokens: 96000 tokens/min, 96% of its quota. No throttle.
+	f.clock.SetTime(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	f.metrics.set(map[promsource.Key]flFigures{f.key("us-east-1"): {rps: 3.2, p99Seconds: 1}}, nil)
+	flReconcile(t, f.fp, f.p)
+	// us-west-2 may take 85% (5 points under the trigger) of 40000, 34000 of the endpoint's 96000
+	// tokens/min: 35 points, less than the 50-point step.
+	if got := flWeights(f.p); got != "us-east-1=65 eu-west-1=0 us-west-2=35" {
+		t.Fatalf("weights %s, want 35 points moved to us-west-2", got)
+	}
+	ls := f.p.Status.LastShift
+	if ls == nil || ls.Reason != "QuotaHigh" || ls.To != "us-west-2" ||
+		!strings.Contains(ls.Message, "us-east-1: tokens per minute at 96.0% of its 100000 quota (trigger 90%)") {
+		t.Fatalf("lastShift %+v", ls)
+	}
+	if got := testutil.ToFloat64(f.stats.TargetWeight.WithLabelValues(f.ns, "regions", "us-west-2")); got != 35 {
+		t.Errorf("target_weight of us-west-2 = %v, want 35", got)
+	}
+
+	// A cooldown later us-east-1 is at 62400 tokens/min, below its trigger: nothing fires, and
+	// failback waits for the stable period.
+	f.clock.Step(time.Minute)
+	f.metrics.set(map[promsource.Key]flFigures{f.key("us-east-1"): {rps: 2.08, p99Seconds: 1}, f.key("us-west-2"): {rps: 1.12, p99Seconds: 1}}, nil)
+	flReconcile(t, f.fp, f.p)
+	if got := flWeights(f.p); got != "us-east-1=65 eu-west-1=0 us-west-2=35" {
+		t.Errorf("weights moved to %s below the trigger", got)
+	}
+	if fo := apimeta.FindStatusCondition(f.p.Status.Conditions, bw.ConditionFailedOver); fo == nil || fo.Reason != "FailbackPending" {
+		t.Errorf("FailedOver %+v, want FailbackPending", fo)
+	}
 }

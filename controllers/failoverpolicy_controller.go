@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -14,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
+	"github.com/breakwater-dev/breakwater/internal/managermetrics"
 	"github.com/breakwater-dev/breakwater/internal/render"
 )
 
@@ -29,8 +32,12 @@ type FailoverPolicyReconciler struct {
 // Reconcile resolves the policy's endpoint and targets, evaluates the failover loop and writes its
 // weights and conditions.
 func (r *FailoverPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	defer r.sources.ManagerMetrics.ObserveEvaluation(managermetrics.LoopFailover, time.Now())
 	p := &breakwaterv1alpha1.FailoverPolicy{}
 	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.sources.ManagerMetrics.ForgetPolicy(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, ignoreNotFound(err, "FailoverPolicy", req)
 	}
 	before := p.DeepCopy()
@@ -54,12 +61,41 @@ func (r *FailoverPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		p.Status.ActiveTarget = plan.activeTarget
 	}
 	p.Status.ObservedGeneration = p.Generation
-	if err := r.status.write(ctx, before, p, before.Status.Conditions, p.Status.Conditions); err != nil {
+	err = r.status.write(ctx, before, p, before.Status.Conditions, p.Status.Conditions)
+	r.recordMetrics(p, out, err)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
 	r.recordShift(p, before.Status.Conditions, out)
 	// Metrics change without any event to watch: evaluate again after the interval.
 	return ctrl.Result{RequeueAfter: r.sources.requeueAfter()}, nil
+}
+
+// recordMetrics counts the evaluation's decision and shift (failed when its status could not be
+// stored, since the guards take their weights from status) and sets the weights in force.
+func (r *FailoverPolicyReconciler) recordMetrics(p *breakwaterv1alpha1.FailoverPolicy, out failoverOutcome, writeErr error) {
+	m := r.sources.ManagerMetrics
+	if out.decision != "" {
+		m.Decision(managermetrics.LoopFailover, out.decision, out.reason)
+	}
+	if out.shift != nil {
+		result := managermetrics.ResultApplied
+		switch {
+		case writeErr != nil:
+			result = managermetrics.ResultFailed
+		case out.shadow:
+			result = managermetrics.ResultShadow
+		}
+		m.Action(managermetrics.ActionShiftWeights, out.shift.Reason, result)
+	}
+	if writeErr != nil {
+		return
+	}
+	weights := make(map[string]int32, len(p.Status.Weights))
+	for _, tw := range p.Status.Weights {
+		weights[tw.Target] = tw.Weight
+	}
+	m.SetWeights(p.Namespace, p.Name, weights)
 }
 
 // policyPlan is the status a FailoverPolicy should show.

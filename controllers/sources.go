@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/breakwater-dev/breakwater/internal/aws"
+	"github.com/breakwater-dev/breakwater/internal/managermetrics"
 	"github.com/breakwater-dev/breakwater/internal/promsource"
 )
 
@@ -32,6 +33,9 @@ type Sources struct {
 	ScaleCooldown time.Duration
 	// Now is the clock the loops hand to internal/policy; nil means time.Now.
 	Now func() time.Time
+	// ManagerMetrics records what the loops decide and do, and the sources' failures; nil records
+	// nothing. The manager passes managermetrics.Default().
+	ManagerMetrics *managermetrics.Metrics
 }
 
 func (s Sources) interval() time.Duration {

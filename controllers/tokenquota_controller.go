@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -16,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
+	"github.com/breakwater-dev/breakwater/internal/managermetrics"
 	"github.com/breakwater-dev/breakwater/internal/scaler"
 )
 
@@ -25,6 +29,9 @@ type TokenQuotaReconciler struct {
 	client.Client
 	status  statusWriter
 	sources Sources
+	// shadowPlans is the last shadow scale plan recorded per quota, so that its Event is recorded
+	// when the plan changes, not on every evaluation.
+	shadowPlans sync.Map // types.NamespacedName → string
 	// live reads from the API server, not the cache: the scaler guards every write with the
 	// resourceVersion it just read, and a cache that has not yet seen its previous write would
 	// make each step conflict (and a stale read of a workload's annotations would misreport it).
@@ -35,9 +42,21 @@ type TokenQuotaReconciler struct {
 // internal/policy, carries the plan out and writes the result in status. It runs again every
 // interval, because usage changes without any object changing.
 func (r *TokenQuotaReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	m := r.sources.ManagerMetrics
+	defer m.ObserveEvaluation(managermetrics.LoopTokenQuota, time.Now())
 	q := &breakwaterv1alpha1.TokenQuota{}
 	if err := r.Get(ctx, req.NamespacedName, q); err != nil {
+		if apierrors.IsNotFound(err) {
+			m.ForgetQuota(req.Namespace, req.Name)
+			r.forgetShadowPlan(req.NamespacedName)
+		}
 		return ctrl.Result{}, ignoreNotFound(err, "TokenQuota", req)
+	}
+	if !q.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, q)
+	}
+	if err := r.ensureFinalizer(ctx, q); err != nil {
+		return ctrl.Result{}, err
 	}
 	before := q.DeepCopy()
 	now := r.sources.now()
@@ -54,6 +73,7 @@ func (r *TokenQuotaReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, errors.Join(reconcile.TerminalError(err),
 			r.status.write(ctx, before, q, before.Status.Conditions, q.Status.Conditions))
 	}
+	m.Decision(managermetrics.LoopTokenQuota, string(quotaPlan.State), quotaPlan.Reason)
 	applyQuotaPlan(q, quotaPlan, usage, limit, now)
 	shed, scaleErr := r.scaleWorkloads(ctx, q, quotaPlan, now)
 	setConditions(&q.Status.Conditions, q.Generation, append(quotaConditions(q, endpoints.missing, limit.condition), usage.condition)...)
@@ -64,6 +84,7 @@ func (r *TokenQuotaReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.status.write(ctx, before, q, before.Status.Conditions, q.Status.Conditions); err != nil {
 		return ctrl.Result{}, err
 	}
+	r.recordQuotaMetrics(q, before.Status.State, quotaPlan, endpoints.maxOutputTokens, limit, usage)
 	r.announceState(q, before.Status.State, quotaPlan)
 	if scaleErr != nil {
 		return ctrl.Result{}, scaleErr

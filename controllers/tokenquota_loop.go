@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
+	"github.com/breakwater-dev/breakwater/internal/managermetrics"
 	"github.com/breakwater-dev/breakwater/internal/policy"
 	"github.com/breakwater-dev/breakwater/internal/promsource"
 )
@@ -61,9 +62,7 @@ func (r *TokenQuotaReconciler) gatherEndpoints(ctx context.Context, q *breakwate
 	return out, nil
 }
 
-// dailyBudgetsNote is added to LimitResolved while daily budgets cannot be enforced.
-const dailyBudgetsNote = "; tokensPerDay and costPerDay are recorded but not enforced yet: this version measures tokens per minute only"
-
+// dailyBudgets says whether the quota sets a budget per UTC day, which needs usage since 00:00 UTC.
 func dailyBudgets(l breakwaterv1alpha1.QuotaLimits) bool {
 	return l.TokensPerDay != nil || l.CostPerDay != nil
 }
@@ -85,9 +84,6 @@ func (r *TokenQuotaReconciler) resolveLimit(ctx context.Context, q *breakwaterv1
 		out.tokensPerMinute = *l
 	}
 	msg := "Static limits: " + strings.Join(out.texts, ", ")
-	if dailyBudgets(q.Spec.Limits) {
-		msg += dailyBudgetsNote
-	}
 	out.condition = metav1.Condition{Type: breakwaterv1alpha1.ConditionLimitResolved, Status: metav1.ConditionTrue,
 		Reason: breakwaterv1alpha1.ReasonStaticLimit, Message: msg}
 	sq := q.Spec.ServiceQuota
@@ -101,7 +97,11 @@ func (r *TokenQuotaReconciler) resolveLimit(ctx context.Context, q *breakwaterv1
 			Message: fmt.Sprintf("The tokens-per-minute limit of %s has not been read yet: the manager runs without AWS access", name)}
 		return out
 	}
-	got, err := r.sources.Quotas.TokensPerMinute(ctx, sq.Region, sq.ServiceCode, sq.QuotaCode)
+	// refreshInterval (default 1h) paces how often AWS is asked; between reads the cached value is used.
+	got, err := r.sources.Quotas.TokensPerMinute(ctx, sq.Region, sq.ServiceCode, sq.QuotaCode, sq.RefreshInterval.Duration)
+	if err != nil {
+		r.sources.ManagerMetrics.SourceError(managermetrics.SourceServiceQuotas)
+	}
 	if err != nil && !got.Stale {
 		log.FromContext(ctx).Error(err, "Reading a Service Quotas limit failed", "quota", name)
 		out.condition = metav1.Condition{Type: breakwaterv1alpha1.ConditionLimitResolved, Status: metav1.ConditionFalse,
@@ -115,9 +115,6 @@ func (r *TokenQuotaReconciler) resolveLimit(ctx context.Context, q *breakwaterv1
 	if got.Stale {
 		msg += fmt.Sprintf("; the last refresh failed, this value was read at %s", got.FetchedAt.UTC().Format(time.RFC3339))
 	}
-	if dailyBudgets(q.Spec.Limits) {
-		msg += dailyBudgetsNote
-	}
 	out.condition = metav1.Condition{Type: breakwaterv1alpha1.ConditionLimitResolved, Status: metav1.ConditionTrue,
 		Reason: reasonServiceQuotaRead, Message: msg}
 	return out
@@ -127,59 +124,178 @@ func (r *TokenQuotaReconciler) resolveLimit(ctx context.Context, q *breakwaterv1
 type measuredUsage struct {
 	// usage holds what every endpoint reported; a nil field was not measured.
 	usage policy.QuotaUsage
-	// lowerBound is the sum over the endpoints that did report when some did not: usage is at
-	// least this high, which is enough to escalate but never to relax.
-	lowerBound *int64
-	condition  metav1.Condition
+	// lowerBound, when some endpoints did not report a figure, is usage with that figure summed
+	// over the endpoints that did: usage is at least this high, which is enough to escalate but
+	// never to relax. nil when nothing was partly measured.
+	lowerBound *policy.QuotaUsage
+	// complete is set when every figure the quota needs was measured.
+	complete  bool
+	condition metav1.Condition
 }
 
-// measureUsage reads the quota's tokens per minute from the metric source. A source that is
-// missing, fails, or has no data for an endpoint leaves the figure unmeasured (never zero).
+// usageFigure is one figure summed over the quota's endpoints.
+type usageFigure struct {
+	sum     float64
+	missing []string // endpoints without data
+	err     error
+}
+
+func (f usageFigure) measured() bool { return f.err == nil && len(f.missing) == 0 }
+
+// partly is the sum over the endpoints that reported when some did not.
+func (f usageFigure) partly(all int) bool {
+	return f.err == nil && len(f.missing) > 0 && len(f.missing) < all
+}
+
+// readFigure runs one query over the quota's endpoints and sums it per endpoint.
+func readFigure(ctx context.Context, query func(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error),
+	scope promsource.Scope, warnings *[]string) (usageFigure, map[string]float64) {
+	res, err := query(ctx, scope)
+	if err != nil {
+		return usageFigure{err: err}, nil
+	}
+	*warnings = append(*warnings, res.Warnings...)
+	perEndpoint := map[string]float64{}
+	for k, v := range res.Values {
+		perEndpoint[k.Endpoint] += v
+	}
+	var f usageFigure
+	for _, n := range scope.Endpoints {
+		v, ok := perEndpoint[n]
+		if !ok {
+			f.missing = append(f.missing, n)
+			continue
+		}
+		f.sum += v
+	}
+	return f, perEndpoint
+}
+
+// measureUsage reads the quota's usage from the metric source: tokens per minute always, and with
+// a daily budget tokens since 00:00 UTC and, for costPerDay, their cost and the cost per minute
+// (which projects the cost to the end of the day). A source that is missing, fails, or has no data
+// for an endpoint leaves the figure unmeasured (never zero).
 func (r *TokenQuotaReconciler) measureUsage(ctx context.Context, q *breakwaterv1alpha1.TokenQuota, now time.Time) measuredUsage {
 	unavailable := func(msg string) measuredUsage {
 		return measuredUsage{condition: metav1.Condition{Type: breakwaterv1alpha1.ConditionMetricsAvailable,
 			Status: metav1.ConditionFalse, Reason: breakwaterv1alpha1.ReasonMetricsUnavailable, Message: msg}}
 	}
-	if r.sources.Metrics == nil {
+	src := r.sources.Metrics
+	if src == nil {
 		return unavailable("No metric source is configured (set the manager's Prometheus URL); the quota state is held")
 	}
 	names := refNames(q.Spec.Endpoints)
-	res, err := r.sources.Metrics.TokensPerMinute(ctx, promsource.Scope{
-		Namespace: q.Namespace, Endpoints: names, Window: r.sources.quotaUsageWindow(), SumTargets: true})
-	if err != nil {
-		log.FromContext(ctx).Error(err, "Reading token usage failed", "tokenQuota", q.Name)
-		return unavailable(fmt.Sprintf("Reading tokens per minute failed (%v); the quota state is held", err))
+	scope := promsource.Scope{Namespace: q.Namespace, Endpoints: names, Window: r.sources.quotaUsageWindow(), SumTargets: true}
+	var warnings []string
+	fail := func(what string, err error) {
+		r.sources.ManagerMetrics.SourceError(managermetrics.SourcePrometheus)
+		log.FromContext(ctx).Error(err, "Reading token usage failed", "tokenQuota", q.Name, "figure", what)
 	}
-	perEndpoint := map[string]float64{}
-	for k, v := range res.Values {
-		perEndpoint[k.Endpoint] += v
+	tpm, _ := readFigure(ctx, src.TokensPerMinute, scope, &warnings)
+	if tpm.err != nil {
+		fail("tokens per minute", tpm.err)
+		return unavailable(fmt.Sprintf("Reading tokens per minute failed (%v); the quota state is held", tpm.err))
 	}
-	var sum float64
-	var missing []string
-	for _, n := range names {
-		v, ok := perEndpoint[n]
-		if !ok {
-			missing = append(missing, n)
-			continue
+	out := measuredUsage{}
+	var partial policy.QuotaUsage
+	partly := false
+	round := func(v float64) *int64 { n := int64(math.Round(max(v, 0))); return &n }
+	if tpm.measured() {
+		out.usage.TokensPerMinute = round(tpm.sum)
+	} else if tpm.partly(len(names)) {
+		partial.TokensPerMinute, partly = round(tpm.sum), true
+	}
+	missing := tpm.missing
+	var today, cost usageFigure
+	daily := dailyBudgets(q.Spec.Limits)
+	if daily {
+		var tokensPerEndpoint map[string]float64
+		today, tokensPerEndpoint = readFigure(ctx, src.TokensToday, scope, &warnings)
+		if today.err != nil {
+			fail("tokens today", today.err)
+			return unavailable(fmt.Sprintf("Reading tokens since 00:00 UTC failed (%v); the quota state is held", today.err))
 		}
-		sum += v
+		if today.measured() {
+			out.usage.TokensToday = round(today.sum)
+		} else if today.partly(len(names)) {
+			partial.TokensToday, partly = round(today.sum), true
+		}
+		missing = append(missing, today.missing...)
+		if q.Spec.Limits.CostPerDay != nil {
+			var costPerEndpoint map[string]float64
+			cost, costPerEndpoint = readFigure(ctx, src.CostToday, scope, &warnings)
+			if cost.err != nil {
+				fail("cost today", cost.err)
+				return unavailable(fmt.Sprintf("Reading cost since 00:00 UTC failed (%v); the quota state is held", cost.err))
+			}
+			// A target without a price adds no cost series: an endpoint whose guards counted tokens
+			// today but no cost made no priced call, which is a cost of zero, not a missing figure.
+			cost = zeroWhereCounted(cost, costPerEndpoint, tokensPerEndpoint)
+			if cost.measured() {
+				out.usage.CostToday = money(cost.sum)
+			} else if cost.partly(len(names)) {
+				partial.CostToday, partly = money(cost.sum), true
+			}
+			// The cost rate only projects the cost to 00:00 UTC: without it, only what was spent counts.
+			if rate, ratePerEndpoint := readFigure(ctx, src.CostPerMinute, scope, &warnings); rate.err != nil {
+				fail("cost per minute", rate.err)
+			} else if rate = zeroWhereCounted(rate, ratePerEndpoint, tokensPerEndpoint); rate.measured() {
+				out.usage.CostPerMinute = money(rate.sum)
+			}
+		}
 	}
-	total := int64(math.Round(sum))
+	if partly {
+		lb := out.usage
+		for _, f := range []struct{ full, part **int64 }{{&lb.TokensPerMinute, &partial.TokensPerMinute}, {&lb.TokensToday, &partial.TokensToday}} {
+			if *f.full == nil {
+				*f.full = *f.part
+			}
+		}
+		if lb.CostToday == nil {
+			lb.CostToday = partial.CostToday
+		}
+		out.lowerBound = &lb
+	}
 	if len(missing) > 0 {
-		m := unavailable(fmt.Sprintf("The metric source has no token usage of ModelEndpoint %s; the quota state is held "+
-			"(it only escalates on what was measured)", namesList(missing)))
-		if len(missing) < len(names) {
-			m.lowerBound = &total
+		slices.Sort(missing)
+		out.condition = unavailable(fmt.Sprintf("The metric source has no token usage of ModelEndpoint %s; the quota state is held "+
+			"(it only escalates on what was measured)", namesList(slices.Compact(missing)))).condition
+		return out
+	}
+	out.complete = true
+	msg := fmt.Sprintf("Measured %d tokens/min over %d ModelEndpoints", *out.usage.TokensPerMinute, len(names))
+	if daily {
+		msg += fmt.Sprintf("; %d tokens", *out.usage.TokensToday)
+		if out.usage.CostToday != nil {
+			msg += fmt.Sprintf(" and %s USD", *out.usage.CostToday)
 		}
-		return m
+		msg += " since 00:00 UTC"
 	}
-	msg := fmt.Sprintf("Measured %d tokens/min over %d ModelEndpoints", total, len(names))
-	if len(res.Warnings) > 0 {
-		msg += "; the metric source warned: " + strings.Join(res.Warnings, "; ")
+	if len(warnings) > 0 {
+		msg += "; the metric source warned: " + strings.Join(warnings, "; ")
 	}
-	return measuredUsage{usage: policy.QuotaUsage{TokensPerMinute: &total},
-		condition: metav1.Condition{Type: breakwaterv1alpha1.ConditionMetricsAvailable, Status: metav1.ConditionTrue,
-			Reason: reasonUsageMeasured, Message: msg}}
+	out.condition = metav1.Condition{Type: breakwaterv1alpha1.ConditionMetricsAvailable, Status: metav1.ConditionTrue,
+		Reason: reasonUsageMeasured, Message: msg}
+	return out
+}
+
+// zeroWhereCounted counts an endpoint without a cost series as zero cost when its guards reported
+// tokens today.
+func zeroWhereCounted(f usageFigure, perEndpoint, tokens map[string]float64) usageFigure {
+	var still []string
+	for _, n := range f.missing {
+		if _, counted := tokens[n]; !counted {
+			still = append(still, n)
+		}
+	}
+	f.missing = still
+	return f
+}
+
+// money turns dollars from the metric source into NanoUSD, rounded to a millionth of a dollar.
+func money(dollars float64) *policy.NanoUSD {
+	n := policy.NanoUSD(math.Round(max(dollars, 0)*1e6) * 1e3)
+	return &n
 }
 
 // decideQuota hands the gathered inputs and the state kept in status to policy.QuotaState. When
@@ -191,10 +307,6 @@ func decideQuota(q *breakwaterv1alpha1.TokenQuota, limit resolvedLimit, usage me
 	}
 	in.Now, in.MinDwell = now, minDwell
 	in.Limits.TokensPerMinute = limit.tokensPerMinute
-	// Daily usage is not measured yet (no query for usage since 00:00 UTC): a daily budget the
-	// policy saw as always unmeasured would hold any state it escalated to forever. Until the
-	// query exists, decide on tokens per minute alone; LimitResolved says so.
-	in.Limits.TokensPerDay, in.Limits.CostPerDay = 0, 0
 	in.Usage = usage.usage
 	in.Previous = q.Status.State
 	if t := q.Status.LastTransitionTime; t != nil {
@@ -204,7 +316,7 @@ func decideQuota(q *breakwaterv1alpha1.TokenQuota, limit resolvedLimit, usage me
 	plan := policy.QuotaState(in)
 	if usage.lowerBound != nil {
 		partial := in
-		partial.Usage.TokensPerMinute = usage.lowerBound
+		partial.Usage = *usage.lowerBound
 		if p := policy.QuotaState(partial); p.Changed && severity(p.State) > severity(plan.State) {
 			return p, nil
 		}
@@ -240,11 +352,23 @@ func applyQuotaPlan(q *breakwaterv1alpha1.TokenQuota, plan policy.QuotaPlan, usa
 	if limit.tokensPerMinute > 0 {
 		st.EffectiveTokensPerMinute = &limit.tokensPerMinute
 	}
-	if tpm := usage.usage.TokensPerMinute; tpm != nil {
+	u := usage.usage
+	if u.TokensPerMinute != nil || u.TokensToday != nil || u.CostToday != nil {
 		if st.Usage == nil {
 			st.Usage = &breakwaterv1alpha1.QuotaUsage{}
 		}
-		st.Usage.TokensPerMinute = tpm
+		if u.TokensPerMinute != nil {
+			st.Usage.TokensPerMinute = u.TokensPerMinute
+		}
+		if u.TokensToday != nil {
+			st.Usage.TokensToday = u.TokensToday
+		}
+		if u.CostToday != nil {
+			c := breakwaterv1alpha1.Money(u.CostToday.String())
+			st.Usage.CostToday = &c
+		}
+	}
+	if usage.complete {
 		st.Usage.UpdatedAt = &metav1.Time{Time: now}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
+	"github.com/breakwater-dev/breakwater/internal/managermetrics"
 	"github.com/breakwater-dev/breakwater/internal/policy"
 	"github.com/breakwater-dev/breakwater/internal/scaler"
 )
@@ -65,19 +66,38 @@ func (r *TokenQuotaReconciler) scaleWorkloads(ctx context.Context, q *breakwater
 	}
 	plan := policy.Scale(in)
 	if !plan.Apply {
+		shadowPlan := ""
 		if len(plan.Actions) > 0 {
-			// Shadow mode: the plan is recorded on the quota, nothing is scaled or remembered.
+			shadowPlan = plan.Reason + ": " + plan.Message
+		}
+		if r.shadowPlanChanged(q, shadowPlan) && shadowPlan != "" {
+			// Shadow mode: the plan is recorded on the quota, once per new plan; nothing is scaled
+			// or remembered.
 			r.status.recorder.Eventf(q, nil, corev1.EventTypeNormal, plan.Reason, "ScaleShadow", "%s", plan.Message)
+			for _, a := range plan.Actions {
+				r.sources.ManagerMetrics.Action(scaleAction(a), a.Reason, managermetrics.ResultShadow)
+			}
 		}
 		return shedNames(ws), nil
 	}
+	r.shadowPlanChanged(q, "") // a quota switched to enforce starts afresh if switched back
 	var errs []error
 	for _, a := range plan.Actions {
-		if err := r.act(ctx, byName[a.Workload], a, now); err != nil {
+		err := r.act(ctx, byName[a.Workload], a, now)
+		r.sources.ManagerMetrics.Action(scaleAction(a), a.Reason, resultOf(false, err))
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return shedNames(ws), errors.Join(errs...)
+}
+
+// scaleAction is the managermetrics action of a scale action.
+func scaleAction(a policy.ScaleAction) string {
+	if a.Restore {
+		return managermetrics.ActionScaleUp
+	}
+	return managermetrics.ActionScaleDown
 }
 
 // gatherWorkloads lists the GenAIWorkloads calling any of the quota's endpoints (through the

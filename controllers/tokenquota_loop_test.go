@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -22,6 +26,7 @@ import (
 
 	bw "github.com/breakwater-dev/breakwater/api/v1alpha1"
 	"github.com/breakwater-dev/breakwater/controllers"
+	"github.com/breakwater-dev/breakwater/internal/managermetrics"
 	"github.com/breakwater-dev/breakwater/internal/promsource"
 	"github.com/breakwater-dev/breakwater/internal/scaler"
 	"github.com/breakwater-dev/breakwater/test/testenv"
@@ -34,23 +39,38 @@ import (
 // control plane costs a few seconds and makes the loop the only writer, so the test can also stop
 // and restart the manager mid-incident, which is the point of keeping state in the cluster.
 
-// fakeUsage is a promsource.Source whose tokens per minute the test sets per namespace and
-// endpoint; an endpoint with no value has no data, and failing makes every query fail.
+// fakeUsage is a promsource.Source whose tokens per minute (and, for daily budgets, tokens and
+// cost today and cost per minute) the test sets per namespace and endpoint; an endpoint with no
+// value has no data, and failing makes every query fail.
 type fakeUsage struct {
 	mu      sync.Mutex
-	tpm     map[promsource.Key]float64
+	figures map[string]map[promsource.Key]float64 // by promsource query name
 	failing bool
 	calls   map[string]int // TokensPerMinute queries per namespace
 }
 
 func newFakeUsage() *fakeUsage {
-	return &fakeUsage{tpm: map[promsource.Key]float64{}, calls: map[string]int{}}
+	return &fakeUsage{figures: map[string]map[promsource.Key]float64{}, calls: map[string]int{}}
+}
+
+func (f *fakeUsage) setFigure(query, ns, endpoint string, v float64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.figures[query] == nil {
+		f.figures[query] = map[promsource.Key]float64{}
+	}
+	f.figures[query][promsource.Key{Namespace: ns, Endpoint: endpoint}] = v
 }
 
 func (f *fakeUsage) set(ns, endpoint string, tpm float64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.tpm[promsource.Key{Namespace: ns, Endpoint: endpoint}] = tpm
+	f.setFigure(promsource.QueryTokensPerMinute, ns, endpoint, tpm)
+}
+
+// setToday sets the usage since 00:00 UTC and the cost rate.
+func (f *fakeUsage) setToday(ns, endpoint string, tokens, cost, costPerMinute float64) {
+	f.setFigure(promsource.QueryTokensToday, ns, endpoint, tokens)
+	f.setFigure(promsource.QueryCostToday, ns, endpoint, cost)
+	f.setFigure(promsource.QueryCostPerMinute, ns, endpoint, costPerMinute)
 }
 
 func (f *fakeUsage) fail(failing bool) {
@@ -65,21 +85,39 @@ func (f *fakeUsage) callCount(ns string) int {
 	return f.calls[ns]
 }
 
-func (f *fakeUsage) TokensPerMinute(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
+func (f *fakeUsage) answer(query string, s promsource.Scope) (promsource.Result[promsource.Key], error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls[s.Namespace]++
+	if query == promsource.QueryTokensPerMinute {
+		f.calls[s.Namespace]++
+	}
 	if f.failing {
 		return promsource.Result[promsource.Key]{}, errors.New("prometheus: 503 Service Unavailable")
 	}
 	out := promsource.Result[promsource.Key]{Values: map[promsource.Key]float64{}}
 	for _, ep := range s.Endpoints {
 		k := promsource.Key{Namespace: s.Namespace, Endpoint: ep}
-		if v, ok := f.tpm[k]; ok {
+		if v, ok := f.figures[query][k]; ok {
 			out.Values[k] = v
 		}
 	}
 	return out, nil
+}
+
+func (f *fakeUsage) TokensPerMinute(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
+	return f.answer(promsource.QueryTokensPerMinute, s)
+}
+
+func (f *fakeUsage) TokensToday(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
+	return f.answer(promsource.QueryTokensToday, s)
+}
+
+func (f *fakeUsage) CostToday(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
+	return f.answer(promsource.QueryCostToday, s)
+}
+
+func (f *fakeUsage) CostPerMinute(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
+	return f.answer(promsource.QueryCostPerMinute, s)
 }
 
 func (f *fakeUsage) RequestRate(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
@@ -95,10 +133,6 @@ func (f *fakeUsage) ThrottleRatio(context.Context, promsource.Scope) (promsource
 }
 
 func (f *fakeUsage) LatencyP99(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return promsource.Result[promsource.Key]{}, nil
-}
-
-func (f *fakeUsage) CostPerMinute(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
 	return promsource.Result[promsource.Key]{}, nil
 }
 
@@ -118,6 +152,9 @@ type loopEnv struct {
 	usage *fakeUsage
 	clock *clocktesting.FakeClock
 	stop  func()
+	// stats are the loops' metrics, in a registry of the test's own; they outlive manager restarts
+	// as the process's registry would not, so counts add up over the whole test.
+	stats *managermetrics.Metrics
 }
 
 func startLoopEnv(t *testing.T) *loopEnv {
@@ -132,7 +169,10 @@ func startLoopEnv(t *testing.T) *loopEnv {
 		}
 	})
 	l := &loopEnv{t: t, env: e, c: e.Client, usage: newFakeUsage(),
-		clock: clocktesting.NewFakeClock(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))}
+		clock: clocktesting.NewFakeClock(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)), stats: managermetrics.New()}
+	if err := l.stats.Register(prometheus.NewRegistry()); err != nil {
+		t.Fatal(err)
+	}
 	l.startManager()
 	t.Cleanup(func() { l.stop() })
 	return l
@@ -154,7 +194,7 @@ func (l *loopEnv) startManager() {
 		l.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	src := controllers.Sources{Metrics: l.usage, Interval: 100 * time.Millisecond, Now: l.clock.Now}
+	src := controllers.Sources{Metrics: l.usage, Interval: 100 * time.Millisecond, Now: l.clock.Now, ManagerMetrics: l.stats}
 	if err := controllers.Setup(ctx, mgr, src); err != nil {
 		cancel()
 		l.t.Fatal(err)
@@ -305,6 +345,34 @@ func (l *loopEnv) waitRestored(ns, name string, replicas int32) {
 	}
 }
 
+// waitMetric waits until a series of the loops' metrics has the value want.
+func (l *loopEnv) waitMetric(what string, c prometheus.Collector, want float64) {
+	l.t.Helper()
+	eventually(l.t, fmt.Sprintf("%s = %v", what, want), func(context.Context) (bool, error) {
+		return testutil.ToFloat64(c) == want, nil
+	})
+}
+
+// countEvents counts the recordings of Events about the named object with reason and action: the
+// recorder merges repeats of one Event into its series.
+func (l *loopEnv) countEvents(ns, name, reason, action string) int {
+	l.t.Helper()
+	var list eventsv1.EventList
+	if err := l.c.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		l.t.Fatal(err)
+	}
+	n := 0
+	for _, e := range list.Items {
+		if e.Regarding.Name == name && e.Reason == reason && e.Action == action {
+			n++
+			if e.Series != nil {
+				n += int(e.Series.Count) - 1
+			}
+		}
+	}
+	return n
+}
+
 // waitEvent waits for an Event about the named object with reason and a note containing text.
 func (l *loopEnv) waitEvent(ns, kind, name, eventType, reason, text string) {
 	l.t.Helper()
@@ -321,6 +389,94 @@ func (l *loopEnv) waitEvent(ns, kind, name, eventType, reason, text string) {
 		}
 		return false, nil
 	})
+}
+
+// TestTokenQuotaDailyBudget: a quota with only a cost budget per UTC day warns when the cost is
+// projected over it by 00:00 UTC, and sheds once the cost spent passes the shed threshold.
+func TestTokenQuotaDailyBudget(t *testing.T) {
+	l := startLoopEnv(t)
+	const ns = "daily"
+	l.create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	me := &bw.ModelEndpoint{}
+	sample(t, "breakwater_v1alpha1_modelendpoint.yaml", ns, me)
+	budget := bw.Money("10")
+	l.create(me, &bw.TokenQuota{ObjectMeta: metav1.ObjectMeta{Name: "budget", Namespace: ns}, Spec: bw.TokenQuotaSpec{
+		Endpoints: []bw.LocalObjectReference{{Name: "claude-haiku"}},
+		Limits:    bw.QuotaLimits{CostPerDay: &budget},
+	}})
+	l.workload(ns, "batch", bw.CriticalitySheddable, 3, 0)
+
+	// 10:00 UTC: 5 USD spent, 0.01 USD a minute for the 840 minutes left is 13.4 USD, 134%.
+	l.usage.set(ns, "claude-haiku", 100)
+	l.usage.setToday(ns, "claude-haiku", 20000, 5, 0.01)
+	q := l.waitQuota(ns, 100, bw.QuotaWarning)
+	if q.Status.UsedPercent != "50.0" || q.Status.Limit != "10 USD/day" || q.Status.Usage.TokensToday == nil ||
+		*q.Status.Usage.TokensToday != 20000 || q.Status.Usage.CostToday == nil || *q.Status.Usage.CostToday != "5" {
+		t.Errorf("status %+v, usage %+v", q.Status, q.Status.Usage)
+	}
+	l.waitEvent(ns, "TokenQuota", "budget", corev1.EventTypeWarning, "ProjectedOverBudget", "would reach 134.0% by 00:00 UTC")
+	if c := apimeta.FindStatusCondition(q.Status.Conditions, bw.ConditionLimitResolved); c == nil || c.Message != "Static limits: 10 USD/day" {
+		t.Errorf("LimitResolved %+v", c)
+	}
+	if c := apimeta.FindStatusCondition(q.Status.Conditions, bw.ConditionMetricsAvailable); c == nil ||
+		c.Message != "Measured 100 tokens/min over 1 ModelEndpoints; 20000 tokens and 5 USD since 00:00 UTC" {
+		t.Errorf("MetricsAvailable %+v", c)
+	}
+	l.waitMetric("quota_usage_ratio cost_per_day", l.stats.QuotaUsageRatio.WithLabelValues(ns, "budget", "cost_per_day"), 0.5)
+	l.replicas(ns, "batch", 3) // a projection never sheds by itself
+
+	// 9.5 USD spent: 95%, past the shed threshold.
+	l.usage.setToday(ns, "claude-haiku", 40000, 9.5, 0.01)
+	eventually(t, "the quota to shed on its daily cost", func(ctx context.Context) (bool, error) {
+		q, err := l.quota(ctx, ns)
+		return err == nil && q.Status.State == bw.QuotaShedding && q.Status.UsedPercent == "95.0", err
+	})
+	l.waitShed(ns, "batch", 0, 3, "QuotaShedding")
+}
+
+// TestTokenQuotaDeletionRestores: deleting a quota that holds workloads shed restores them before
+// the quota goes away, and its metric series go with it.
+func TestTokenQuotaDeletionRestores(t *testing.T) {
+	l := startLoopEnv(t)
+	const ns = "deleted"
+	l.quotaNamespace(ns, bw.ModeEnforce)
+	l.workload(ns, "batch", bw.CriticalitySheddable, 6, 0)
+	l.workload(ns, "chat", bw.CriticalityCritical, 2, 0)
+	l.usage.set(ns, "claude-haiku", 950)
+	l.waitShed(ns, "batch", 0, 6, "QuotaShedding")
+	q, err := l.quota(context.Background(), ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(q.Finalizers, controllers.FinalizerRestoreWorkloads) {
+		t.Fatalf("finalizers %v, want %s", q.Finalizers, controllers.FinalizerRestoreWorkloads)
+	}
+	l.waitMetric("quota_state", l.stats.QuotaState.WithLabelValues(ns, "budget"), 2)
+
+	if err := l.c.Delete(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "batch restored", func(ctx context.Context) (bool, error) {
+		d, w := l.get(ns, "batch")
+		c := apimeta.FindStatusCondition(w.Status.Conditions, bw.ConditionShed)
+		return *d.Spec.Replicas == 6 && w.Status.State == bw.WorkloadActive && w.Status.RememberedReplicas == nil &&
+			c != nil && c.Status == metav1.ConditionFalse && c.Reason == "QuotaDeleted", nil
+	})
+	eventually(t, "the quota to be gone", func(ctx context.Context) (bool, error) {
+		_, err := l.quota(ctx, ns)
+		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+	})
+	if d, _ := l.get(ns, "batch"); d.Annotations[scaler.AnnotationState] != "" {
+		t.Errorf("batch keeps the annotation %s after its restore", scaler.AnnotationState)
+	}
+	l.replicas(ns, "chat", 2)
+	l.waitEvent(ns, "GenAIWorkload", "batch", corev1.EventTypeNormal, "QuotaDeleted", "because TokenQuota budget was deleted")
+	eventually(t, "the quota's series to be deleted", func(context.Context) (bool, error) {
+		return testutil.CollectAndCount(l.stats.QuotaState) == 0 && testutil.CollectAndCount(l.stats.WorkloadsShed) == 0, nil
+	})
+	if got := testutil.ToFloat64(l.stats.Actions.WithLabelValues("scale_up", "QuotaDeleted", "applied")); got != 1 {
+		t.Errorf("%v restores of a deleted quota counted, want 1", got)
+	}
 }
 
 // TestTokenQuotaLoop replays an incident: usage ramps through Warning to Shedding, the metric
@@ -366,6 +522,14 @@ func TestTokenQuotaLoop(t *testing.T) {
 	})
 	l.replicas(ns, "reports", 4) // standard workloads wait a cooldown after the sheddable ones
 	untouched()
+	l.waitMetric("quota_state", l.stats.QuotaState.WithLabelValues(ns, "budget"), 2)
+	l.waitMetric("workloads_shed", l.stats.WorkloadsShed.WithLabelValues(ns, "budget"), 1)
+	l.waitMetric("quota_usage_ratio", l.stats.QuotaUsageRatio.WithLabelValues(ns, "budget", "tokens_per_minute"), 0.95)
+	l.waitMetric("actions_total scale_down", l.stats.Actions.WithLabelValues("scale_down", "QuotaShedding", "applied"), 1)
+	l.waitMetric("actions_total clamp_output", l.stats.Actions.WithLabelValues("clamp_output", "WarnThresholdReached", "applied"), 1)
+	if got := testutil.ToFloat64(l.stats.Decisions.WithLabelValues("tokenquota", "Shedding", "ShedThresholdReached")); got < 1 {
+		t.Errorf("no Shedding decision counted")
+	}
 
 	// The metric source fails: the state is held and, although the cooldown passes, nobody more is
 	// shed on a figure that was not measured.
@@ -377,6 +541,12 @@ func TestTokenQuotaLoop(t *testing.T) {
 	})
 	l.clock.Step(6 * time.Minute)
 	l.evaluated(ns)
+	if got := testutil.ToFloat64(l.stats.SourceErrors.WithLabelValues("prometheus")); got < 1 {
+		t.Errorf("breakwater_manager_source_errors_total{source=prometheus} = %v while the source failed", got)
+	}
+	if got := testutil.ToFloat64(l.stats.Decisions.WithLabelValues("tokenquota", "Shedding", "MetricsUnavailable")); got < 1 {
+		t.Errorf("no held decision counted while the source failed")
+	}
 	if q, _ := l.quota(context.Background(), ns); q.Status.State != bw.QuotaShedding {
 		t.Errorf("quota state %s while metrics are unavailable, want Shedding held", q.Status.State)
 	}
@@ -438,6 +608,12 @@ func TestTokenQuotaLoop(t *testing.T) {
 		return err == nil && len(q.Status.ShedWorkloads) == 0, err
 	})
 	untouched()
+	l.waitMetric("workloads_shed", l.stats.WorkloadsShed.WithLabelValues(ns, "budget"), 0)
+	l.waitMetric("quota_state", l.stats.QuotaState.WithLabelValues(ns, "budget"), 0)
+	l.waitMetric("actions_total scale_up", l.stats.Actions.WithLabelValues("scale_up", "QuotaRecovered", "applied"), 2)
+	if got := testutil.ToFloat64(l.stats.Actions.WithLabelValues("scale_down", "QuotaShedding", "applied")); got != 2 {
+		t.Errorf("%v scale_down actions counted, want 2 (batch, reports)", got)
+	}
 
 	// Shadow mode: the same incident changes the quota's status and Events only.
 	const shadow = "shadow"
@@ -447,7 +623,18 @@ func TestTokenQuotaLoop(t *testing.T) {
 	l.waitQuota(shadow, 950, bw.QuotaShedding)
 	l.waitEvent(shadow, "TokenQuota", "budget", corev1.EventTypeNormal, "QuotaShedding", "Shadow mode: not applied.")
 	l.evaluated(shadow)
+	l.evaluated(shadow)
 	l.replicas(shadow, "batch", 6)
+	// The unchanged shadow plan is recorded once, not on every evaluation.
+	if n := l.countEvents(shadow, "budget", "QuotaShedding", "ScaleShadow"); n != 1 {
+		t.Errorf("%d ScaleShadow Events for an unchanged plan, want 1", n)
+	}
+	if got := testutil.ToFloat64(l.stats.Actions.WithLabelValues("scale_down", "QuotaShedding", "shadow")); got != 1 {
+		t.Errorf("%v shadow scale_down actions counted, want 1", got)
+	}
+	if got := testutil.ToFloat64(l.stats.Actions.WithLabelValues("clamp_output", "ShedThresholdReached", "shadow")); got != 1 {
+		t.Errorf("%v shadow clamp_output actions counted, want 1", got)
+	}
 	if d, w := l.get(shadow, "batch"); d.Annotations[scaler.AnnotationState] != "" || w.Status.RememberedReplicas != nil ||
 		apimeta.FindStatusCondition(w.Status.Conditions, bw.ConditionShed) != nil {
 		t.Errorf("shadow mode acted on batch: annotations %v, status %+v", d.Annotations, w.Status)

@@ -44,7 +44,7 @@ func TestSDKRetriesFakeThrottles(t *testing.T) {
 		call func(context.Context, *ClientFactory) error
 	}{
 		{awsfake.OpGetServiceQuota, func(ctx context.Context, f *ClientFactory) error {
-			_, err := NewServiceQuotas(f, QuotaOptions{}).TokensPerMinute(ctx, "us-east-1", svcBedrock, quotaSonnet)
+			_, err := NewServiceQuotas(f, QuotaOptions{}).TokensPerMinute(ctx, "us-east-1", svcBedrock, quotaSonnet, 0)
 			return err
 		}},
 		{awsfake.OpGetMetricData, func(ctx context.Context, f *ClientFactory) error {

@@ -13,9 +13,12 @@ import (
 )
 
 // QuotaReader reads a tokens-per-minute quota, e.g. Bedrock's
-// ("bedrock", "L-…") for one model, in one region.
+// ("bedrock", "L-…") for one model, in one region. refresh is how long a
+// value read from AWS may be served before AWS is asked again (a
+// TokenQuota's serviceQuota.refreshInterval); zero takes the reader's
+// default.
 type QuotaReader interface {
-	TokensPerMinute(ctx context.Context, region, serviceCode, quotaCode string) (Quota, error)
+	TokensPerMinute(ctx context.Context, region, serviceCode, quotaCode string, refresh time.Duration) (Quota, error)
 }
 
 // QuotaSource says where a quota value came from.
@@ -46,8 +49,9 @@ type Quota struct {
 // QuotaOptions tunes a ServiceQuotas reader; zero values take defaults.
 type QuotaOptions struct {
 	// Refresh is how long a fetched value is served before asking AWS
-	// again. Quotas change rarely (a person files an increase), and Service
-	// Quotas has low request limits, so the default is 15 minutes.
+	// again, when the caller passes no refresh interval of its own. Quotas
+	// change rarely (a person files an increase), and Service Quotas has
+	// low request limits, so the default is 15 minutes.
 	Refresh time.Duration
 	// RetryAfterFailure is how long a failed read is remembered (and its
 	// error returned) before AWS is asked again, so a throttled API is not
@@ -113,12 +117,12 @@ func NewServiceQuotas(clients *ClientFactory, opts QuotaOptions) *ServiceQuotas 
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &ServiceQuotas{clients: clients, refresh: opts.Refresh, retryAfter: min(opts.RetryAfterFailure, opts.Refresh),
+	return &ServiceQuotas{clients: clients, refresh: opts.Refresh, retryAfter: opts.RetryAfterFailure,
 		now: opts.Now, cache: map[quotaKey]quotaEntry{}}
 }
 
 // TokensPerMinute returns the quota, from the cache while it is younger
-// than the refresh interval. When a refresh fails and an earlier value is
+// than refresh (the reader's Refresh when zero). When a refresh fails and an earlier value is
 // cached, it returns that value marked Stale together with the error: a
 // control loop should keep enforcing the last known limit (and say so),
 // not drop the limit because AWS throttled a read. A failure is remembered
@@ -127,16 +131,20 @@ func NewServiceQuotas(clients *ClientFactory, opts QuotaOptions) *ServiceQuotas 
 //
 // Concurrent misses for one quota may each call AWS; callers are control
 // loops reading a handful of quotas, so that is cheaper than coordination.
-func (r *ServiceQuotas) TokensPerMinute(ctx context.Context, region, serviceCode, quotaCode string) (Quota, error) {
+func (r *ServiceQuotas) TokensPerMinute(ctx context.Context, region, serviceCode, quotaCode string, refresh time.Duration) (Quota, error) {
 	key := quotaKey{region, serviceCode, quotaCode}
 	now := r.now()
+	if refresh <= 0 {
+		refresh = r.refresh
+	}
+	retryAfter := min(r.retryAfter, refresh)
 	r.mu.Lock()
 	e := r.cache[key]
 	r.mu.Unlock()
 	switch {
-	case e.err != nil && now.Sub(e.failedAt) < r.retryAfter:
+	case e.err != nil && now.Sub(e.failedAt) < retryAfter:
 		return e.served(), e.err
-	case e.err == nil && !e.quota.FetchedAt.IsZero() && now.Sub(e.quota.FetchedAt) < r.refresh:
+	case e.err == nil && !e.quota.FetchedAt.IsZero() && now.Sub(e.quota.FetchedAt) < refresh:
 		return e.quota, nil
 	}
 

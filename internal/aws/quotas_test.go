@@ -58,7 +58,7 @@ func TestTokensPerMinute(t *testing.T) {
 			fake.SetAppliedQuota("ap-south-1", svcBedrock, quotaSonnet, 1)
 
 			r := NewServiceQuotas(newFactory(t, fake), QuotaOptions{Now: clock.Now})
-			got, err := r.TokensPerMinute(context.Background(), tt.region, svcBedrock, quotaSonnet)
+			got, err := r.TokensPerMinute(context.Background(), tt.region, svcBedrock, quotaSonnet, 0)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("error = %v, want %v", err, tt.wantErr)
 			}
@@ -84,7 +84,7 @@ func TestTokensPerMinuteCachesUntilRefresh(t *testing.T) {
 
 	read := func() Quota {
 		t.Helper()
-		q, err := r.TokensPerMinute(ctx, "us-east-1", svcBedrock, quotaSonnet)
+		q, err := r.TokensPerMinute(ctx, "us-east-1", svcBedrock, quotaSonnet, 0)
 		if err != nil {
 			t.Fatalf("TokensPerMinute: %v", err)
 		}
@@ -109,13 +109,47 @@ func TestTokensPerMinuteCachesUntilRefresh(t *testing.T) {
 	}
 }
 
+// TestTokensPerMinuteHonoursTheCallersRefresh: a TokenQuota's refreshInterval, passed per call,
+// replaces the reader's default in both directions.
+func TestTokensPerMinuteHonoursTheCallersRefresh(t *testing.T) {
+	fake := newFake(t)
+	fake.SetAppliedQuota("us-east-1", svcBedrock, quotaSonnet, 1000)
+	clock := newClock()
+	r := NewServiceQuotas(newFactory(t, fake), QuotaOptions{Refresh: 15 * time.Minute, Now: clock.Now})
+	ctx := context.Background()
+	calls := func() int { return fake.Calls(awsfake.OpGetServiceQuota, "us-east-1") }
+	read := func(refresh time.Duration) Quota {
+		t.Helper()
+		q, err := r.TokensPerMinute(ctx, "us-east-1", svcBedrock, quotaSonnet, refresh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	read(time.Hour)
+	fake.SetAppliedQuota("us-east-1", svcBedrock, quotaSonnet, 5000)
+	clock.Step(30 * time.Minute) // past the reader's default, inside the caller's hour
+	if got := read(time.Hour); got.Value != 1000 || calls() != 1 {
+		t.Errorf("within a 1h refresh after 30m: value %v after %d calls, want the cached 1000 after 1", got.Value, calls())
+	}
+	clock.Step(31 * time.Minute)
+	if got := read(time.Hour); got.Value != 5000 || calls() != 2 {
+		t.Errorf("after a 1h refresh: value %v after %d calls, want 5000 after 2", got.Value, calls())
+	}
+	fake.SetAppliedQuota("us-east-1", svcBedrock, quotaSonnet, 7000)
+	clock.Step(2 * time.Minute) // inside the reader's default, past the caller's minute
+	if got := read(time.Minute); got.Value != 7000 || calls() != 3 {
+		t.Errorf("after a 1m refresh: value %v after %d calls, want 7000 after 3", got.Value, calls())
+	}
+}
+
 func TestTokensPerMinuteServesStaleWhenThrottled(t *testing.T) {
 	fake := newFake(t)
 	fake.SetDefaultQuota("us-east-1", svcBedrock, quotaSonnet, 400_000)
 	clock := newClock()
 	r := NewServiceQuotas(newFactory(t, fake), QuotaOptions{Refresh: 10 * time.Minute, RetryAfterFailure: 30 * time.Second, Now: clock.Now})
 	ctx := context.Background()
-	read := func() (Quota, error) { return r.TokensPerMinute(ctx, "us-east-1", svcBedrock, quotaSonnet) }
+	read := func() (Quota, error) { return r.TokensPerMinute(ctx, "us-east-1", svcBedrock, quotaSonnet, 0) }
 	calls := func() int { return fake.Calls(awsfake.OpGetServiceQuota, "us-east-1") }
 
 	good, err := read()
@@ -187,7 +221,7 @@ func TestTokensPerMinuteErrors(t *testing.T) {
 			fake := newFake(t)
 			tt.setup(fake)
 			r := NewServiceQuotas(newFactory(t, fake), QuotaOptions{})
-			got, err := r.TokensPerMinute(context.Background(), "us-east-1", svcBedrock, quotaSonnet)
+			got, err := r.TokensPerMinute(context.Background(), "us-east-1", svcBedrock, quotaSonnet, 0)
 			if diff := cmp.Diff(Quota{}, got); diff != "" {
 				t.Errorf("with nothing cached the quota must be empty (-want +got):\n%s", diff)
 			}
@@ -223,7 +257,7 @@ func TestSigV4IsChecked(t *testing.T) {
 			fake := newFake(t)
 			fake.SetAppliedQuota(tt.region, svcBedrock, quotaSonnet, 1)
 			f := newFactory(t, fake, withStaticCredentials(testAccessKeyID, tt.secret))
-			_, err := NewServiceQuotas(f, QuotaOptions{}).TokensPerMinute(context.Background(), tt.region, svcBedrock, quotaSonnet)
+			_, err := NewServiceQuotas(f, QuotaOptions{}).TokensPerMinute(context.Background(), tt.region, svcBedrock, quotaSonnet, 0)
 			if !errors.Is(err, ErrAccessDenied) {
 				t.Fatalf("error = %v, want ErrAccessDenied", err)
 			}

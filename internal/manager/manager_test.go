@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
+	"github.com/breakwater-dev/breakwater/internal/managermetrics"
 	"github.com/breakwater-dev/breakwater/test/testenv"
 )
 
@@ -50,6 +53,11 @@ func TestManagerServesProbesAndAuthenticatedMetrics(t *testing.T) {
 	}
 	mgr, err := New(env.Config, opts)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// What SetupControllers registers for the control loops (calling it here too would register
+	// the controllers' names twice in this process, beside rbac_test.go).
+	if _, err := managermetrics.Default(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -115,6 +123,7 @@ func TestManagerServesProbesAndAuthenticatedMetrics(t *testing.T) {
 
 	// The metrics server uses a self-signed certificate here; a cluster's Prometheus verifies it.
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // self-signed in the test
+	var body []byte
 	metrics := func(token string) int {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("https://%s/metrics", opts.MetricsAddr), nil)
 		if token != "" {
@@ -124,7 +133,8 @@ func TestManagerServesProbesAndAuthenticatedMetrics(t *testing.T) {
 		if err != nil {
 			return 0 // the metrics server may still be starting
 		}
-		resp.Body.Close()
+		defer resp.Body.Close()
+		body, _ = io.ReadAll(resp.Body)
 		return resp.StatusCode
 	}
 	for _, tc := range []struct {
@@ -145,5 +155,9 @@ func TestManagerServesProbesAndAuthenticatedMetrics(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: GET /metrics = %d, want %d", tc.name, got, tc.want)
 		}
+	}
+	// The control loops' metrics are served there too (the source error counters start at zero).
+	if want := `breakwater_manager_source_errors_total{source="prometheus"} 0`; !strings.Contains(string(body), want) {
+		t.Errorf("GET /metrics does not serve %s", want)
 	}
 }

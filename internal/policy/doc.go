@@ -58,8 +58,9 @@
 //     reconciler to keep and pass in next time.
 //   - Shift: the most preferred triggered target that still has weight gives up to
 //     shift.stepPercent points (default 50) to healthy targets, most preferred first, each up to
-//     its quota headroom (HeadroomPercent); a target that is not validated is never a destination
-//     unless requireValidatedTargets is false. With no room anywhere the weights are held
+//     its quota headroom (HeadroomPercent, see QuotaHeadroom: the share of the endpoint's tokens per
+//     minute that keeps the target 5 points under its quota trigger); a target that is not
+//     validated is never a destination unless requireValidatedTargets is false. With no room anywhere the weights are held
 //     (NoHealthyTarget). One source per evaluation.
 //   - Cooldown: no change at all (shift or failback) within shift.cooldown (default 1m) of the
 //     last one; the plan says what is due (reason Cooldown).

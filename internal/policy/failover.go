@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -426,4 +427,35 @@ func equal(a, b []int32) bool {
 		}
 	}
 	return true
+}
+
+// QuotaHeadroom is a target's HeadroomPercent: the largest whole share (0–100) of the endpoint's
+// traffic the target can take while its own tokens-per-minute usage stays DefaultHysteresisPoints
+// below quotaPercent of its quota (below the quota itself when the policy has no quota trigger).
+// The margin keeps a target that traffic was moved onto from firing the trigger on the next small
+// rise of demand and sending the traffic back. limit is the target's tokens-per-minute quota; other
+// is the target's usage that does not come from this endpoint (e.g. other applications of the
+// account, as CloudWatch reports); endpointTPM is the endpoint's tokens per minute over all its
+// targets, which the weights divide. nil when the limit or the endpoint's usage is unknown or zero:
+// nothing to divide, no bound.
+func QuotaHeadroom(limit, other, endpointTPM int64, quotaPercent int32) *int32 {
+	if limit <= 0 || endpointTPM <= 0 {
+		return nil
+	}
+	pct := int64(quotaPercent)
+	if pct <= 0 || pct > 100 {
+		pct = 100
+	}
+	pct -= min(DefaultHysteresisPoints, pct/2)
+	allowed := mulDiv(limit, pct, 100) - max(other, 0)
+	var share int64
+	if allowed > 0 {
+		share = mulDiv(allowed, 100, endpointTPM)
+		if share > 0 && share <= 100 && allowed < math.MaxInt64/100 && share*endpointTPM == allowed*100 {
+			// Exactly at the threshold: the trigger fires at ">=", so one point less.
+			share--
+		}
+	}
+	h := int32(min(share, 100))
+	return &h
 }

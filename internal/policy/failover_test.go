@@ -216,3 +216,36 @@ func checkWeights(t testing.TB, p FailoverPlan) {
 		t.Fatalf("bad format in message %q", p.Message)
 	}
 }
+
+func TestQuotaHeadroom(t *testing.T) {
+	for _, tc := range []struct {
+		name                      string
+		limit, other, endpointTPM int64
+		quotaPercent              int32
+		want                      *int32
+	}{
+		{"unknown limit", 0, 0, 1000, 90, nil},
+		{"no traffic to divide", 1000, 0, 0, 90, nil},
+		// 5 points below the 90% trigger: 34000 of 96000 is 35.4%.
+		{"below the trigger", 40000, 0, 96000, 90, new(int32(35))},
+		{"without the trigger: 5 points below the quota", 40000, 0, 96000, 0, new(int32(39))},
+		{"others use part of it", 40000, 12000, 96000, 90, new(int32(22))},                  // 22000 of 96000 is 22.9%
+		{"exactly at the bound is one point less", 40000, 10000, 96000, 90, new(int32(24))}, // 24000 is exactly 25%
+		{"others use all of it", 40000, 40000, 96000, 90, new(int32(0))},
+		{"more than the whole endpoint fits", 1_000_000, 0, 96000, 90, new(int32(100))},
+		{"exact share is one point less", 1000, 0, 1000, 55, new(int32(49))},
+		{"a low trigger keeps half of it", 1000, 0, 1000, 4, new(int32(1))},
+	} {
+		got := QuotaHeadroom(tc.limit, tc.other, tc.endpointTPM, tc.quotaPercent)
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
+		// At the headroom the target stays below its threshold.
+		if got != nil && *got > 0 && tc.quotaPercent > 0 {
+			usage := tc.other + int64(*got)*tc.endpointTPM/100
+			if permille(usage, tc.limit) >= int64(tc.quotaPercent)*10 {
+				t.Errorf("%s: at %d%% the target is at %d‰ of its quota, the trigger would fire", tc.name, *got, permille(usage, tc.limit))
+			}
+		}
+	}
+}

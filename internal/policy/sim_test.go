@@ -420,3 +420,94 @@ func TestSimulateFlappingTarget(t *testing.T) {
 		})
 	}
 }
+
+// TestSimulateQuotaPressure: demand on an endpoint surges past its home region's tokens-per-minute
+// quota and recedes. The quota trigger moves traffic to the standby region, never more than that
+// region's own quota headroom allows (QuotaHeadroom), and traffic returns home once demand falls.
+func TestSimulateQuotaPressure(t *testing.T) {
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { simulateQuotaPressure(t, seed) })
+	}
+}
+
+func simulateQuotaPressure(t *testing.T, seed uint64) {
+	r := newRand(seed)
+	const quotaPercent = 90
+	in := FailoverInput{
+		Triggers:            Triggers{QuotaPercent: quotaPercent, ThrottleRatePercent: 5, MinRequests: 20},
+		StepPercent:         []int32{25, 50, 100}[r.IntN(3)],
+		Cooldown:            []time.Duration{30 * time.Second, time.Minute}[r.IntN(2)],
+		StablePeriod:        []time.Duration{2 * time.Minute, 5 * time.Minute}[r.IntN(2)],
+		FailbackStepPercent: []int32{10, 25, 50}[r.IntN(3)],
+	}
+	limits := []int64{100_000, 40_000 + int64(r.IntN(30_000))}
+	targets := []*simTarget{
+		{name: "us-east-1", home: 100, validated: true, weight: 100},
+		{name: "us-west-2", validated: true},
+	}
+	start := noon
+	const step = 15 * time.Second
+	surge, calm, end := start.Add(10*time.Minute), start.Add(40*time.Minute), start.Add(2*time.Hour)
+	var lastShift time.Time
+	sawQuota := false
+	for now := start; now.Before(end); now = now.Add(step) {
+		demand := int64(60_000)
+		if !now.Before(surge) && now.Before(calm) {
+			demand = 130_000
+		}
+		demand += int64(r.IntN(5000))
+		others := []int64{int64(r.IntN(3000)), int64(r.IntN(3000))} // the account's other applications
+		in.Now, in.LastShift, in.Targets = now, lastShift, nil
+		headrooms := make([]*int32, len(targets))
+		for i, tg := range targets {
+			used := demand*int64(tg.weight)/100 + others[i]
+			headrooms[i] = QuotaHeadroom(limits[i], others[i], demand, quotaPercent)
+			in.Targets = append(in.Targets, TargetInput{
+				Name: tg.name, Weight: tg.weight, HomeWeight: tg.home, Validated: tg.validated,
+				Metrics:         &TargetMetrics{Requests: int64(tg.weight) * 10, QuotaTokensPerMinute: used, QuotaLimit: limits[i]},
+				HeadroomPercent: headrooms[i], HealthySince: tg.healthySince,
+			})
+		}
+
+		plan := Failover(in)
+
+		checkWeights(t, plan)
+		for i, w := range plan.Weights {
+			if w.Weight > targets[i].weight && headrooms[i] != nil && w.Weight > *headrooms[i] {
+				t.Fatalf("%s: %s got %d, above its quota headroom %d: %s", now, targets[i].name, w.Weight, *headrooms[i], plan.Message)
+			}
+		}
+		if plan.Changed {
+			if !lastShift.IsZero() && now.Sub(lastShift) < in.Cooldown {
+				t.Fatalf("%s: shift inside the cooldown", now)
+			}
+			if plan.Reason == ReasonQuotaHigh {
+				sawQuota = true
+				// The destination stays below its own trigger after the move, at this demand.
+				for i, w := range plan.Weights {
+					if w.Weight > targets[i].weight && permille(demand*int64(w.Weight)/100+others[i], limits[i]) >= quotaPercent*10 {
+						t.Fatalf("%s: moving %s to %d puts it over its quota trigger", now, targets[i].name, w.Weight)
+					}
+				}
+			}
+			if testing.Verbose() && seed == seeds[0] {
+				t.Logf("%s Event %s: %s", now.Format("15:04:05"), plan.Reason, plan.Message)
+			}
+			lastShift = plan.LastShift
+		}
+		for i, tg := range targets {
+			if plan.Apply {
+				tg.weight = plan.Weights[i].Weight
+			}
+			tg.healthySince = plan.Targets[i].HealthySince
+		}
+	}
+	if !sawQuota {
+		t.Fatal("the quota trigger never moved traffic during the surge")
+	}
+	for _, tg := range targets {
+		if tg.weight != tg.home {
+			t.Fatalf("%s ends at weight %d, want its home weight %d", tg.name, tg.weight, tg.home)
+		}
+	}
+}

@@ -49,7 +49,27 @@ const (
 	QueryCostPerMinute           = "cost_per_minute"
 	QueryWorkloadTokensPerMinute = "workload_tokens_per_minute"
 	QueryWorkloadCostPerMinute   = "workload_cost_per_minute"
+	QueryTokensToday             = "tokens_today"
+	QueryCostToday               = "cost_today"
 )
+
+// MinDayWindow is the shortest window of the usage-today queries. Just after 00:00 UTC the time
+// since midnight holds fewer than two scrapes, which would give no data at all; the window is
+// stretched to this instead, so that the first minutes of a day also count a few minutes of the
+// day before (an over-count, never an under-count, of at most MinDayWindow's usage).
+const MinDayWindow = 5 * time.Minute
+
+// DayWindow is the window of the usage-today queries evaluated at at: the time since 00:00 UTC,
+// rounded up to whole seconds, and at least MinDayWindow.
+func DayWindow(at time.Time) time.Duration {
+	at = at.UTC()
+	midnight := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)
+	d := at.Sub(midnight)
+	if r := d % time.Second; r != 0 {
+		d += time.Second - r
+	}
+	return max(d, MinDayWindow)
+}
 
 // RequestRateQuery is requests per second finished by the guard, every outcome, grouped per target
 // (or per endpoint with Scope.SumTargets). Requests the guard refused before choosing a target count
@@ -106,6 +126,23 @@ func WorkloadTokensPerMinuteQuery(s Scope) string {
 func WorkloadCostPerMinuteQuery(s Scope) string {
 	return fmt.Sprintf("sum by (%s, %s) (rate(%s[%s])) * 60", labelNamespace, labelWorkload,
 		selector(metricCost, s, labelWorkload+`!=""`), promDuration(s.Window))
+}
+
+// TokensTodayQuery is input plus output tokens over the scope's window, which the Client sets to
+// the time since 00:00 UTC (DayWindow): the tokens used today. increase() follows counter resets
+// (a guard restarted) and counts guards that stopped during the day; it extrapolates to the window's
+// edges, and the tokens a new guard counted before its first scrape are missed (the guard's
+// counters have no zero sample), so the figure is exact to within about one scrape interval of
+// usage.
+func TokensTodayQuery(s Scope) string {
+	return fmt.Sprintf("sum by (%s) (increase(%s[%s]))",
+		s.grouping(), selector(metricTokens, s, matchAny(labelType, tokenTypes)), promDuration(s.Window))
+}
+
+// CostTodayQuery is US dollars over the scope's window (the time since 00:00 UTC, see
+// TokensTodayQuery).
+func CostTodayQuery(s Scope) string {
+	return fmt.Sprintf("sum by (%s) (increase(%s[%s]))", s.grouping(), selector(metricCost, s), promDuration(s.Window))
 }
 
 // outcomeRatio is sum(rate(requests with one of outcomes)) / sum(rate(all requests)) per group,

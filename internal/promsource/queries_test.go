@@ -109,6 +109,16 @@ func TestQueryText(t *testing.T) {
 			want:  `histogram_quantile(0.99, sum by (namespace, endpoint, target, le) (rate(gen_ai_client_operation_duration_seconds_bucket[60s]))) >= 0`,
 		},
 		{
+			name:  "tokens today",
+			query: TokensTodayQuery(Scope{Namespace: "ns", Endpoints: []string{"e"}, Window: DayWindow(time.Date(2026, 3, 2, 13, 45, 10, 0, time.UTC)), SumTargets: true}),
+			want:  `sum by (namespace, endpoint) (increase(breakwater_guard_tokens_total{namespace="ns", endpoint="e", type=~"input|output"}[49510s]))`,
+		},
+		{
+			name:  "cost today",
+			query: CostTodayQuery(Scope{Namespace: "ns", Window: DayWindow(time.Date(2026, 3, 2, 0, 1, 0, 0, time.UTC))}),
+			want:  `sum by (namespace, endpoint, target) (increase(breakwater_guard_cost_total{namespace="ns"}[300s]))`,
+		},
+		{
 			name:  "workload tokens",
 			query: WorkloadTokensPerMinuteQuery(Scope{Window: time.Minute}),
 			want:  `sum by (namespace, workload) (rate(breakwater_guard_tokens_total{type=~"input|output", workload!=""}[60s])) * 60`,
@@ -120,6 +130,26 @@ func TestQueryText(t *testing.T) {
 				t.Errorf("PromQL (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestDayWindow(t *testing.T) {
+	for _, tc := range []struct {
+		at   time.Time
+		want time.Duration
+	}{
+		{time.Date(2026, 3, 2, 13, 45, 0, 0, time.UTC), 13*time.Hour + 45*time.Minute},
+		// Rounded up to whole seconds: PromQL windows take no fractions.
+		{time.Date(2026, 3, 2, 23, 59, 59, 500_000_000, time.UTC), 24 * time.Hour},
+		// Just after midnight: at least MinDayWindow.
+		{time.Date(2026, 3, 2, 0, 0, 10, 0, time.UTC), MinDayWindow},
+		{time.Date(2026, 3, 2, 0, 7, 0, 0, time.UTC), 7 * time.Minute},
+		// Days are UTC days whatever the zone of the time given.
+		{time.Date(2026, 3, 2, 1, 30, 0, 0, time.FixedZone("CET", 3600)), 30 * time.Minute},
+	} {
+		if got := DayWindow(tc.at); got != tc.want {
+			t.Errorf("DayWindow(%s) = %s, want %s", tc.at, got, tc.want)
+		}
 	}
 }
 

@@ -32,6 +32,11 @@ type Source interface {
 	WorkloadTokensPerMinute(ctx context.Context, s Scope) (Result[WorkloadKey], error)
 	// WorkloadCostPerMinute is US dollars per minute per GenAIWorkload.
 	WorkloadCostPerMinute(ctx context.Context, s Scope) (Result[WorkloadKey], error)
+	// TokensToday is input plus output tokens since 00:00 UTC. s.Window is ignored: the window runs
+	// from 00:00 UTC of the evaluation time (DayWindow).
+	TokensToday(ctx context.Context, s Scope) (Result[Key], error)
+	// CostToday is US dollars since 00:00 UTC, with the window of TokensToday.
+	CostToday(ctx context.Context, s Scope) (Result[Key], error)
 }
 
 // Scope chooses the series a query reads and the window it measures over.
@@ -98,6 +103,8 @@ type Config struct {
 type Client struct {
 	api     v1.API
 	timeout time.Duration
+	// now is the evaluation time of every query; tests replace it.
+	now func() time.Time
 }
 
 var _ Source = (*Client)(nil)
@@ -127,7 +134,7 @@ func New(cfg Config) (*Client, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	return &Client{api: v1.NewAPI(c), timeout: timeout}, nil
+	return &Client{api: v1.NewAPI(c), timeout: timeout, now: time.Now}, nil
 }
 
 // RequestRate implements Source.
@@ -170,8 +177,29 @@ func (c *Client) WorkloadCostPerMinute(ctx context.Context, s Scope) (Result[Wor
 	return queryWorkloads(ctx, c, QueryWorkloadCostPerMinute, s, WorkloadCostPerMinuteQuery)
 }
 
+// TokensToday implements Source.
+func (c *Client) TokensToday(ctx context.Context, s Scope) (Result[Key], error) {
+	return queryToday(ctx, c, QueryTokensToday, s, TokensTodayQuery)
+}
+
+// CostToday implements Source.
+func (c *Client) CostToday(ctx context.Context, s Scope) (Result[Key], error) {
+	return queryToday(ctx, c, QueryCostToday, s, CostTodayQuery)
+}
+
+// queryToday evaluates a usage-today query with the window from 00:00 UTC of the evaluation time.
+func queryToday(ctx context.Context, c *Client, name string, s Scope, build func(Scope) string) (Result[Key], error) {
+	at := c.now()
+	s.Window = DayWindow(at)
+	return queryKeysAt(ctx, c, name, s, at, build)
+}
+
 func queryKeys(ctx context.Context, c *Client, name string, s Scope, build func(Scope) string) (Result[Key], error) {
-	return query(ctx, c, name, s, build, func(m model.Metric) Key {
+	return queryKeysAt(ctx, c, name, s, c.now(), build)
+}
+
+func queryKeysAt(ctx context.Context, c *Client, name string, s Scope, at time.Time, build func(Scope) string) (Result[Key], error) {
+	return query(ctx, c, name, s, at, build, func(m model.Metric) Key {
 		return Key{
 			Namespace: string(m[labelNamespace]),
 			Endpoint:  string(m[labelEndpoint]),
@@ -181,20 +209,20 @@ func queryKeys(ctx context.Context, c *Client, name string, s Scope, build func(
 }
 
 func queryWorkloads(ctx context.Context, c *Client, name string, s Scope, build func(Scope) string) (Result[WorkloadKey], error) {
-	return query(ctx, c, name, s, build, func(m model.Metric) WorkloadKey {
+	return query(ctx, c, name, s, c.now(), build, func(m model.Metric) WorkloadKey {
 		return WorkloadKey{Namespace: string(m[labelNamespace]), Workload: string(m[labelWorkload])}
 	})
 }
 
 // query evaluates one instant query and turns its vector into a Result. Errors name the query, not
 // its PromQL, so that they fit in a condition message; the PromQL is in queries.go.
-func query[K comparable](ctx context.Context, c *Client, name string, s Scope, build func(Scope) string, key func(model.Metric) K) (Result[K], error) {
+func query[K comparable](ctx context.Context, c *Client, name string, s Scope, at time.Time, build func(Scope) string, key func(model.Metric) K) (Result[K], error) {
 	if s.Window <= 0 {
 		return Result[K]{}, fmt.Errorf("promsource: %s: window must be positive, got %s", name, s.Window)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	value, warnings, _, err := c.api.Query(ctx, build(s), time.Now(), v1.WithTimeout(serverTimeout(c.timeout)))
+	value, warnings, _, err := c.api.Query(ctx, build(s), at, v1.WithTimeout(serverTimeout(c.timeout)))
 	if err != nil {
 		return Result[K]{}, fmt.Errorf("promsource: %s: %w", name, err)
 	}

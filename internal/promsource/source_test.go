@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/prometheus/common/model"
 
 	"github.com/breakwater-dev/breakwater/internal/metrics"
 )
@@ -249,6 +250,47 @@ func TestQueriesAgainstPrometheus(t *testing.T) {
 			eventually(t, deadline, func() (Result[WorkloadKey], error) { return tc.query(ctx, tc.scope) }, tc.want)
 		})
 	}
+
+	// Usage today: every sample the harness has is from today (or, within five minutes after
+	// midnight, inside MinDayWindow), so tokens and cost today are the counters' totals, up to one
+	// scrape's step: increase() misses the first sample's value and extrapolates to the edges.
+	t.Run("usage today", func(t *testing.T) {
+		at := time.Now()
+		frozen := *src
+		frozen.now = func() time.Time { return at }
+		scope := Scope{Namespace: "team-a", Endpoints: []string{"claude"}, SumTargets: true}
+		key := Key{"team-a", "claude", ""}
+		for _, tc := range []struct {
+			name  string
+			query func(context.Context, Scope) (Result[Key], error)
+			total string
+			step  float64
+		}{
+			{"tokens", frozen.TokensToday, `sum by (namespace, endpoint) (breakwater_guard_tokens_total{namespace="team-a", type=~"input|output"})`, 150 + 20 + 30},
+			{"cost", frozen.CostToday, `sum by (namespace, endpoint) (breakwater_guard_cost_total{namespace="team-a"})`, 0.015},
+		} {
+			got, err := tc.query(ctx, scope)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, ok := got.Get(key)
+			if !ok {
+				t.Fatalf("%s today: no data in %v", tc.name, got.Values)
+			}
+			total, _, _, err := prom.api.Query(ctx, tc.total, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vec, _ := total.(model.Vector)
+			if len(vec) != 1 {
+				t.Fatalf("%s total: %v", tc.name, total)
+			}
+			want := float64(vec[0].Value)
+			if diff := v - want; diff < -1.01*tc.step || diff > 1.01*tc.step || want < 3*tc.step {
+				t.Errorf("%s today = %v, the counters' total is %v (step %v per scrape)", tc.name, v, want, tc.step)
+			}
+		}
+	})
 
 	t.Run("Get tells missing from zero", func(t *testing.T) {
 		got, err := src.RequestRate(ctx, teamA)
