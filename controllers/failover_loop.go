@@ -425,7 +425,9 @@ func (r *FailoverPolicyReconciler) targetMetrics(ctx context.Context, p *breakwa
 	}
 	var rate, errs, throttles, p99 promsource.Result[promsource.Key]
 	queries := []query{
-		{true, src.RequestRate, &rate},
+		// Attempts, not finished requests: a target whose every answer is a throttle the guards
+		// route around finishes nothing, and its triggers must still fire.
+		{true, src.AttemptRate, &rate},
 		{tr.ErrorRatePercent > 0, src.ErrorRatio, &errs},
 		{tr.ThrottleRatePercent > 0, src.ThrottleRatio, &throttles},
 		{tr.P99Latency > 0, src.LatencyP99, &p99},

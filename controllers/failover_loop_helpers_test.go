@@ -112,6 +112,11 @@ func keyed(m map[promsource.Key]float64) (promsource.Result[promsource.Key], err
 	return promsource.Result[promsource.Key]{Values: m}, nil
 }
 
+// AttemptRate answers as RequestRate: in these fakes every request is one attempt.
+func (s keyedSource) AttemptRate(ctx context.Context, sc promsource.Scope) (promsource.Result[promsource.Key], error) {
+	return s.RequestRate(ctx, sc)
+}
+
 func (s keyedSource) RequestRate(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
 	return keyed(s.rate)
 }

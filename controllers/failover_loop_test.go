@@ -76,6 +76,11 @@ func (f *flMetrics) per(s promsource.Scope, value func(flFigures) float64, ratio
 	return r, nil
 }
 
+// AttemptRate answers as RequestRate: in these fakes every request is one attempt.
+func (f *flMetrics) AttemptRate(ctx context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
+	return f.RequestRate(ctx, s)
+}
+
 func (f *flMetrics) RequestRate(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
 	return f.per(s, func(x flFigures) float64 { return x.rps }, false)
 }

@@ -120,6 +120,11 @@ func (f *fakeUsage) CostPerMinute(_ context.Context, s promsource.Scope) (promso
 	return f.answer(promsource.QueryCostPerMinute, s)
 }
 
+// AttemptRate answers as RequestRate: in these fakes every request is one attempt.
+func (f *fakeUsage) AttemptRate(ctx context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
+	return f.RequestRate(ctx, s)
+}
+
 func (f *fakeUsage) RequestRate(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
 	return promsource.Result[promsource.Key]{}, nil
 }

@@ -14,6 +14,7 @@ import (
 // does not export them as constants. TestNamesMatchGuardRegistry fails when they drift apart.
 const (
 	metricRequests       = "breakwater_guard_requests_total"
+	metricAttempts       = "breakwater_guard_upstream_attempts_total"
 	metricTokens         = "breakwater_guard_tokens_total"
 	metricCost           = "breakwater_guard_cost_total"
 	metricDurationBucket = "gen_ai_client_operation_duration_seconds_bucket"
@@ -42,6 +43,7 @@ var ErrorOutcomes = []string{metrics.OutcomeUpstreamError, metrics.OutcomeTimeou
 // Query names, used in errors so that a failure says which figure is missing without dumping PromQL.
 const (
 	QueryRequestRate             = "request_rate"
+	QueryAttemptRate             = "attempt_rate"
 	QueryErrorRatio              = "error_ratio"
 	QueryThrottleRatio           = "throttle_ratio"
 	QueryLatencyP99              = "latency_p99"
@@ -78,17 +80,25 @@ func RequestRateQuery(s Scope) string {
 	return fmt.Sprintf("sum by (%s) (rate(%s[%s]))", s.grouping(), selector(metricRequests, s), promDuration(s.Window))
 }
 
-// ErrorRatioQuery is the fraction (0 to 1) of requests whose outcome is one of ErrorOutcomes. A
-// target with requests and no errors gets 0 (the "or 0 *" term supplies a zero for every request
-// series the error selector does not match); a target with no requests in the window gets no value
-// rather than 0/0.
+// AttemptRateQuery is upstream attempts per second, grouped per target (or per endpoint with
+// Scope.SumTargets): what each target was asked to do, retries and fallbacks included. A target
+// that throttles every request the guard then sends elsewhere finishes no request but still has
+// attempts, which is why a target's health is measured on attempts.
+func AttemptRateQuery(s Scope) string {
+	return fmt.Sprintf("sum by (%s) (rate(%s[%s]))", s.grouping(), selector(metricAttempts, s), promDuration(s.Window))
+}
+
+// ErrorRatioQuery is the fraction (0 to 1) of upstream attempts whose outcome is one of
+// ErrorOutcomes: a target's own error rate, counting the failures a retry or fallback hid from the
+// app. A target with attempts and no errors gets 0 (the "or 0 *" term supplies a zero for every
+// attempt series the error selector does not match); a target with no attempts in the window gets
+// no value rather than 0/0.
 func ErrorRatioQuery(s Scope) string {
 	return outcomeRatio(s, ErrorOutcomes)
 }
 
-// ThrottleRatioQuery is the fraction (0 to 1) of requests whose final upstream answer was a
-// throttle. A throttle that a retry got past is not counted: the guard's counters record only the
-// final outcome.
+// ThrottleRatioQuery is the fraction (0 to 1) of upstream attempts the target throttled, including
+// the throttles a retry or fallback got past.
 func ThrottleRatioQuery(s Scope) string {
 	return outcomeRatio(s, []string{metrics.OutcomeThrottled})
 }
@@ -150,8 +160,8 @@ func CostTodayQuery(s Scope) string {
 // the group had no requests.
 func outcomeRatio(s Scope, outcomes []string) string {
 	w := promDuration(s.Window)
-	all := fmt.Sprintf("rate(%s[%s])", selector(metricRequests, s), w)
-	some := fmt.Sprintf("rate(%s[%s])", selector(metricRequests, s, matchAny(labelOutcome, outcomes)), w)
+	all := fmt.Sprintf("rate(%s[%s])", selector(metricAttempts, s), w)
+	some := fmt.Sprintf("rate(%s[%s])", selector(metricAttempts, s, matchAny(labelOutcome, outcomes)), w)
 	return fmt.Sprintf("sum by (%[1]s) (%[2]s or 0 * %[3]s) / (sum by (%[1]s) (%[3]s) > 0)", s.grouping(), some, all)
 }
 

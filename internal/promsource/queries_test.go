@@ -20,6 +20,7 @@ func TestNamesMatchGuardRegistry(t *testing.T) {
 	m := metrics.Register(reg)
 	// Vectors are only gathered once they have a child.
 	m.RequestsTotal.WithLabelValues("e", "t", metrics.OutcomeSuccess).Inc()
+	m.AttemptsTotal.WithLabelValues("e", "t", metrics.OutcomeSuccess).Inc()
 	m.TokensTotal.WithLabelValues("e", "t", "input").Inc()
 	m.CostTotal.WithLabelValues("e", "t").Inc()
 	m.OperationDuration.WithLabelValues("chat", "openai", "m", "e", "t", "").Observe(1)
@@ -38,6 +39,7 @@ func TestNamesMatchGuardRegistry(t *testing.T) {
 	}
 	want := map[string][]string{
 		metricRequests: {labelEndpoint, labelOutcome, labelTarget},
+		metricAttempts: {labelEndpoint, labelOutcome, labelTarget},
 		metricTokens:   {labelEndpoint, labelTarget, labelType},
 		metricCost:     {labelEndpoint, labelTarget},
 		strings.TrimSuffix(metricDurationBucket, "_bucket"): {labelEndpoint, "error_type", "gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", labelTarget},
@@ -99,9 +101,9 @@ func TestQueryText(t *testing.T) {
 			name:  "error ratio",
 			query: ErrorRatioQuery(Scope{Endpoints: []string{"e"}, Window: 30 * time.Second}),
 			want: `sum by (namespace, endpoint, target) (` +
-				`rate(breakwater_guard_requests_total{endpoint="e", outcome=~"upstream_error|timeout|stream_interrupted"}[30s])` +
-				` or 0 * rate(breakwater_guard_requests_total{endpoint="e"}[30s]))` +
-				` / (sum by (namespace, endpoint, target) (rate(breakwater_guard_requests_total{endpoint="e"}[30s])) > 0)`,
+				`rate(breakwater_guard_upstream_attempts_total{endpoint="e", outcome=~"upstream_error|timeout|stream_interrupted"}[30s])` +
+				` or 0 * rate(breakwater_guard_upstream_attempts_total{endpoint="e"}[30s]))` +
+				` / (sum by (namespace, endpoint, target) (rate(breakwater_guard_upstream_attempts_total{endpoint="e"}[30s])) > 0)`,
 		},
 		{
 			name:  "p99",

@@ -18,9 +18,11 @@ import (
 type Source interface {
 	// RequestRate is requests per second.
 	RequestRate(ctx context.Context, s Scope) (Result[Key], error)
-	// ErrorRatio is the fraction (0 to 1) of requests that ended in one of ErrorOutcomes.
+	// AttemptRate is upstream attempts per second, retries and fallbacks included.
+	AttemptRate(ctx context.Context, s Scope) (Result[Key], error)
+	// ErrorRatio is the fraction (0 to 1) of upstream attempts that ended in one of ErrorOutcomes.
 	ErrorRatio(ctx context.Context, s Scope) (Result[Key], error)
-	// ThrottleRatio is the fraction (0 to 1) of requests whose final answer was a throttle.
+	// ThrottleRatio is the fraction (0 to 1) of upstream attempts the target throttled.
 	ThrottleRatio(ctx context.Context, s Scope) (Result[Key], error)
 	// LatencyP99 is the 99th percentile of request duration in seconds (+Inf above 81.92s).
 	LatencyP99(ctx context.Context, s Scope) (Result[Key], error)
@@ -140,6 +142,11 @@ func New(cfg Config) (*Client, error) {
 // RequestRate implements Source.
 func (c *Client) RequestRate(ctx context.Context, s Scope) (Result[Key], error) {
 	return queryKeys(ctx, c, QueryRequestRate, s, RequestRateQuery)
+}
+
+// AttemptRate implements Source.
+func (c *Client) AttemptRate(ctx context.Context, s Scope) (Result[Key], error) {
+	return queryKeys(ctx, c, QueryAttemptRate, s, AttemptRateQuery)
 }
 
 // ErrorRatio implements Source.

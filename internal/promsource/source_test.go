@@ -24,9 +24,14 @@ const window = 5 * time.Second
 // scrapes on a fixed 1s grid, so rates are exact up to the grid's few milliseconds of tolerance.
 var approx = cmpopts.EquateApprox(0.03, 1e-9)
 
-// requests adds n requests of outcome to endpoint/target.
+// requests adds n requests of outcome to endpoint/target, each one upstream attempt (none when the
+// guard refused the request before choosing a target), as a guard that neither retried nor fell back
+// would count them.
 func requests(m *metrics.Metrics, endpoint, target, outcome string, n float64) {
 	m.RequestsTotal.WithLabelValues(endpoint, target, outcome).Add(n)
+	if target != "" {
+		m.AttemptsTotal.WithLabelValues(endpoint, target, outcome).Add(n)
+	}
 }
 
 // durations records n operations of d seconds on endpoint/target.
@@ -154,15 +159,23 @@ func TestQueriesAgainstPrometheus(t *testing.T) {
 			name:  "error ratio",
 			query: src.ErrorRatio,
 			scope: teamA,
-			// 2 errors of 16 requests; a target with requests and no error is 0; the target without
-			// requests in the window has no ratio at all.
-			want: map[Key]float64{east: 2.0 / 16, west: 0, none: 0},
+			// 2 errors of 16 attempts; a target with attempts and no error is 0; the target without
+			// attempts in the window has no ratio at all, nor do requests refused before any attempt.
+			want: map[Key]float64{east: 2.0 / 16, west: 0},
 		},
 		{
 			name:  "throttle ratio",
 			query: src.ThrottleRatio,
 			scope: teamA,
-			want:  map[Key]float64{east: 2.0 / 16, west: 0, none: 0},
+			want:  map[Key]float64{east: 2.0 / 16, west: 0},
+		},
+		{
+			name:  "attempt rate per target",
+			query: src.AttemptRate,
+			scope: teamA,
+			// As the request rate, without the requests refused before any attempt (the idle target
+			// only has a request series).
+			want: map[Key]float64{east: 16, west: 5},
 		},
 		{
 			name:  "p99 latency",
