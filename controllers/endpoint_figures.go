@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -145,6 +146,15 @@ func endpointFigures(ctx context.Context, src Sources, me *breakwaterv1alpha1.Mo
 		}
 		if ok {
 			s.set(v)
+		}
+	}
+	// Figures that did not change keep their updatedAt, so an idle endpoint's status is not
+	// patched on every evaluation: with many endpoints those writes add up for the API server.
+	if prev := me.Status.Observed; prev != nil && prev.UpdatedAt != nil {
+		same := *f
+		same.UpdatedAt = prev.UpdatedAt
+		if equality.Semantic.DeepEqual(&same, prev) {
+			return prev
 		}
 	}
 	return f

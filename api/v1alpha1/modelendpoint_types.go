@@ -285,7 +285,7 @@ type TrafficFigures struct {
 	// +optional
 	Window *metav1.Duration `json:"window,omitempty"`
 
-	// updatedAt is when the figures were computed.
+	// updatedAt is when the figures last changed; they are read every evaluation.
 	// +optional
 	UpdatedAt *metav1.Time `json:"updatedAt,omitempty"`
 }

@@ -38,6 +38,7 @@ type Options struct {
 	SecureMetrics        bool
 	EnableHTTP2          bool
 	ProbeAddr            string
+	PprofAddr            string
 	LeaderElect          bool
 	LeaderElectionID     string
 	LeaderElectionNS     string
@@ -67,6 +68,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false,
 		"Allow HTTP/2 on the metrics and webhook servers; off by default because of the HTTP/2 Rapid Reset and Stream Cancellation CVEs.")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", "0",
+		"Address of Go's profiler (/debug/pprof/), e.g. 127.0.0.1:8082; 0 turns it off. Unauthenticated: bind it to loopback and port-forward.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false,
 		"Elect a leader through a Lease so that only one replica acts; config/manager turns it on.")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "breakwater-manager.breakwater.dev", "Name of the leader-election Lease.")
@@ -160,6 +163,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		}},
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.ProbeAddr,
+		PprofBindAddress:              o.PprofAddr,
 		LeaderElection:                o.LeaderElect,
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionNamespace:       o.LeaderElectionNS,

@@ -53,12 +53,11 @@ type Options struct {
 	WorkDir string
 	// Log receives progress and the breakdowns behind the figures; nil discards them.
 	Log io.Writer
-	// ProfileDir, when set, runs ./test/bench/managerbench/pprofmanager (cmd/manager plus
-	// net/http/pprof: cmd/manager serves no profiles) instead of cmd/manager, and writes into
+	// ProfileDir, when set, runs the manager with --pprof-bind-address on loopback and writes into
 	// ProfileDir a CPU profile of the reconcile of the workloads (reconcile.cpu.pprof), one of the
 	// steady window (steady.cpu.pprof) and the heap at its end (steady.heap.pprof). Read them with
-	// `go tool pprof -top <WorkDir>/manager <profile>`. The figures of such a run are those of
-	// that copy.
+	// `go tool pprof -top <WorkDir>/manager <profile>`. Profiling costs a little CPU, so the
+	// figures of such a run are slightly pessimistic.
 	ProfileDir string
 }
 
@@ -128,7 +127,7 @@ type bench struct {
 	manager    *process
 	// managerMetrics is the URL of the manager's /metrics (plain HTTP on loopback).
 	managerMetrics string
-	// pprof is the URL of the profiling copy's /debug/pprof/, or "".
+	// pprof is the URL of the manager's /debug/pprof/, or "".
 	pprof string
 }
 
@@ -218,7 +217,6 @@ func (b *bench) startAll(ctx context.Context, root string) error {
 	binary := filepath.Join(b.o.WorkDir, "manager")
 	pkg := "./cmd/manager"
 	if b.o.ProfileDir != "" {
-		pkg = "./test/bench/managerbench/pprofmanager"
 		if err := os.MkdirAll(b.o.ProfileDir, 0o755); err != nil {
 			return err
 		}
@@ -705,7 +703,7 @@ func waitWorkloadsReady(ctx context.Context, c client.WithWatch, n int, watching
 	}
 }
 
-// cpuProfile starts a CPU profile of the profiling copy for d, written to file in ProfileDir; the
+// cpuProfile starts a CPU profile of the manager for d, written to file in ProfileDir; the
 // channel yields once it is written. Without ProfileDir it yields nil at once.
 func (b *bench) cpuProfile(ctx context.Context, file string, d time.Duration) <-chan error {
 	done := make(chan error, 1)
@@ -719,7 +717,7 @@ func (b *bench) cpuProfile(ctx context.Context, file string, d time.Duration) <-
 	return done
 }
 
-// fetchProfile writes the profiling copy's /debug/pprof/<what> to file in ProfileDir. Without
+// fetchProfile writes the manager's /debug/pprof/<what> to file in ProfileDir. Without
 // ProfileDir it does nothing.
 func (b *bench) fetchProfile(ctx context.Context, what, file string) error {
 	if b.pprof == "" {
