@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -93,7 +94,7 @@ func paramsFor(short bool) params {
 	}
 	return params{rate: 1000, latWarmup: time.Second, latDur: 3 * time.Second,
 		maxConc: 64, maxWarmup: 500 * time.Millisecond, maxDur: 3 * time.Second,
-		ttftRate: 100, ttftWarmup: 500 * time.Millisecond, ttftDur: 3 * time.Second, rounds: 5,
+		ttftRate: 100, ttftWarmup: 500 * time.Millisecond, ttftDur: 2 * time.Second, rounds: 5,
 		streams: 1000, hold: 2 * time.Second,
 		retryRate: 200, retryDur: 30 * time.Second, retryGoDur: 5 * time.Second,
 		benchtime: "1s", profile: true}
@@ -116,7 +117,6 @@ type runner struct {
 	dir    string
 	procs  *procs
 	simURL string
-	keyDir string
 
 	direct, goproxy, nginx, guard proxy
 	vals                          map[string]float64
@@ -169,6 +169,9 @@ func Run(ctx context.Context, o Options) ([]report.Figure, error) {
 func (r *runner) run(ctx context.Context) ([]report.Figure, error) {
 	if _, err := exec.LookPath("taskset"); err != nil {
 		return nil, errors.New("taskset (util-linux) is needed to pin processes to CPUs")
+	}
+	if n := runtime.NumCPU(); n < 2 {
+		return nil, fmt.Errorf("the proxies and the load need a CPU each; this process may use %d", n)
 	}
 	nginxBin, err := r.findNginx(ctx)
 	if err != nil {
@@ -751,8 +754,9 @@ func (r *runner) retry(ctx context.Context) error {
 	return r.setFaults(ctx, `{}`)
 }
 
-// profile (full runs only) takes a CPU profile of the guard at saturation, with guardprof (the
-// guard plus pprof), and writes it and its top functions to WorkDir.
+// profile (full runs only) takes CPU profiles of the guard with guardprof (the guard plus pprof):
+// one at the latency phases' rate, one at saturation. It writes them and their top functions to
+// WorkDir.
 func (r *runner) profile(ctx context.Context) error {
 	if !r.prm.profile {
 		return nil
@@ -767,35 +771,43 @@ func (r *runner) profile(ctx context.Context) error {
 	}
 	defer p.stop()
 	px := routes("guardprof", p, url, true)
-	profPath := filepath.Join(r.dir, "guard-cpu.pprof")
-	var profErr error
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		time.Sleep(time.Second)
-		profErr = fetch(ctx, admin+"/debug/pprof/profile?seconds=8", profPath)
-	})
-	args := append([]string{"-mode", "max", "-concurrency", strconv.Itoa(r.prm.maxConc), "-duration", "10s",
-		"-url", px.chat, "-body", filepath.Join(r.dir, "chat.json")}, bearer...)
-	res, err := r.load(ctx, "profile", nil, args...)
-	wg.Wait()
-	if err != nil {
-		return err
+	body := filepath.Join(r.dir, "chat.json")
+	loads := []struct {
+		name string
+		args []string
+	}{
+		{"1000rps", []string{"-mode", "rate", "-rate", fmt.Sprint(r.prm.rate), "-duration", "10s"}},
+		{"max", []string{"-mode", "max", "-concurrency", strconv.Itoa(r.prm.maxConc), "-duration", "10s"}},
 	}
-	if profErr != nil {
-		return profErr
+	for _, l := range loads {
+		profPath := filepath.Join(r.dir, "guard-cpu-"+l.name+".pprof")
+		var profErr error
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			time.Sleep(time.Second)
+			profErr = fetch(ctx, admin+"/debug/pprof/profile?seconds=8", profPath)
+		})
+		args := append(append(l.args, "-url", px.chat, "-body", body), bearer...)
+		res, err := r.load(ctx, "profile-"+l.name, nil, args...)
+		wg.Wait()
+		if err != nil {
+			return err
+		}
+		if profErr != nil {
+			return profErr
+		}
+		cmd := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=40", r.path("guardprof"), profPath)
+		cmd.Dir = r.root
+		out, err := cmd.Output()
+		if err != nil {
+			return fmt.Errorf("go tool pprof: %w", err)
+		}
+		topPath := strings.TrimSuffix(profPath, ".pprof") + "-top.txt"
+		if err := os.WriteFile(topPath, out, 0o644); err != nil {
+			return err
+		}
+		r.logf("guardprof %s: %.0f req/s; CPU profile %s, top functions by cumulative time in %s", l.name, res.RPS, profPath, topPath)
 	}
-	r.logf("guardprof closed loop: %.0f req/s; CPU profile in %s", res.RPS, profPath)
-	cmd := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=30", r.path("guardprof"), profPath)
-	cmd.Dir = r.root
-	out, err := cmd.Output()
-	if err != nil {
-		return fmt.Errorf("go tool pprof: %w", err)
-	}
-	topPath := filepath.Join(r.dir, "guard-cpu-top.txt")
-	if err := os.WriteFile(topPath, out, 0o644); err != nil {
-		return err
-	}
-	r.logf("top of the guard's CPU profile (all of it in %s):\n%s", topPath, out)
 	return nil
 }
 

@@ -52,6 +52,9 @@ type procs struct {
 	logDir string
 	mu     sync.Mutex
 	list   []*proc
+	// stopping is held while stopAll runs, so that a second call (the deferred one after a
+	// cancellation started the first) returns only once every process is gone.
+	stopping sync.Mutex
 }
 
 // start starts bin pinned to cpu with taskset (which execs it, so the pid is the program's own).
@@ -104,6 +107,8 @@ func (p *proc) stop() {
 
 // stopAll stops every process started, newest first.
 func (ps *procs) stopAll() {
+	ps.stopping.Lock()
+	defer ps.stopping.Unlock()
 	ps.mu.Lock()
 	list := ps.list
 	ps.list = nil

@@ -178,9 +178,13 @@ func (rc *recorder) result(mode string, sent int64, measuredTime time.Duration, 
 	return r
 }
 
+// requestTimeout bounds one request in rate and max modes, so that a proxy that never answers
+// ends the run with errors instead of hanging it.
+const requestTimeout = 30 * time.Second
+
 // client is one HTTP client for the whole run: keep-alive connections, as an SDK keeps them.
 func newClient(maxConns int) *http.Client {
-	return &http.Client{Transport: &http.Transport{
+	return &http.Client{Timeout: requestTimeout, Transport: &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        maxConns,
 		MaxIdleConnsPerHost: maxConns,
@@ -377,7 +381,7 @@ func runStreams(ctx context.Context, cfg Config) Result {
 	rc := newRecorder(cfg.Streams)
 	holdCtx, release := context.WithCancel(ctx)
 	defer release()
-	q.client.Transport.(*http.Transport).MaxConnsPerHost = 0
+	q.client.Timeout = 0 // held streams end when the hold does
 	began := time.Now()
 	var open atomic.Int64
 	var ready, done sync.WaitGroup
