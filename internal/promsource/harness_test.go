@@ -3,16 +3,11 @@ package promsource
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +18,9 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/breakwater-dev/breakwater/internal/metrics"
+
+	"github.com/breakwater-dev/breakwater/test/localproc"
+	"github.com/breakwater-dev/breakwater/test/promtest"
 )
 
 // scrapeInterval is the harness Prometheus' scrape and evaluation interval. One second keeps the
@@ -86,28 +84,9 @@ type prometheusServer struct {
 	log string
 }
 
-// prometheusBinary finds the server: $PROMETHEUS (the Makefile sets it from hack/prometheus.sh), then
-// PATH (Debian's package installs /usr/bin/prometheus).
-func prometheusBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("PROMETHEUS"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("PROMETHEUS=%s: %v; run hack/prometheus.sh to install Prometheus", p, err)
-		}
-		return p
-	}
-	p, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Fatalf("no prometheus binary on PATH and PROMETHEUS is not set: run hack/prometheus.sh (or make test), " +
-			"which installs Debian's prometheus package, or set PROMETHEUS to a Prometheus 2.x binary")
-	}
-	return p
-}
-
-// writePrometheusConfig writes a config with one job, "guard", scraping targets through
+// prometheusConfig is a config with one job, "guard", scraping targets through
 // GuardRelabelConfigs. Label values are written as double-quoted JSON strings, which YAML reads as is.
-func writePrometheusConfig(t *testing.T, dir string, targets []podTarget) string {
-	t.Helper()
+func prometheusConfig(targets []podTarget) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "global:\n  scrape_interval: %s\n  scrape_timeout: %s\n  evaluation_interval: %s\n",
 		promDuration(scrapeInterval), promDuration(scrapeInterval), promDuration(scrapeInterval))
@@ -128,119 +107,35 @@ func writePrometheusConfig(t *testing.T, dir string, targets []podTarget) string
 	for _, line := range strings.Split(strings.TrimRight(GuardRelabelConfigs, "\n"), "\n") {
 		b.WriteString("      " + line + "\n")
 	}
-	path := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return b.String()
 }
 
-// startPrometheus runs Prometheus on a free loopback port with its data in a temporary folder,
-// waits for /-/ready, and stops it (its whole process group) when the test ends.
+// startPrometheus runs Prometheus (test/promtest) on a free loopback port with its data in a
+// temporary folder, waits for /-/ready, and stops it when the test ends.
 func startPrometheus(t *testing.T, targets []podTarget) *prometheusServer {
 	t.Helper()
-	bin := prometheusBinary(t)
 	dir := t.TempDir()
-	config := writePrometheusConfig(t, dir, targets)
-	// The free port is found by binding and closing, so another process may take it before
-	// Prometheus binds; then Prometheus exits and another port is tried.
-	var lastErr error
-	for attempt := range 3 {
-		p, err := runPrometheus(t, bin, config, filepath.Join(dir, fmt.Sprintf("data-%d", attempt)), filepath.Join(dir, fmt.Sprintf("prometheus-%d.log", attempt)))
-		if err == nil {
-			return p
-		}
-		lastErr = err
+	g := &localproc.Group{LogDir: dir}
+	t.Cleanup(func() { g.StopAll(15 * time.Second) })
+	prom, err := promtest.Start(context.Background(), g, dir, prometheusConfig(targets))
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("starting Prometheus: %v", lastErr)
-	return nil
+	client, err := api.NewClient(api.Config{Address: prom.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &prometheusServer{url: prom.URL, api: v1.NewAPI(client), log: prom.Proc.Log}
 }
 
-func runPrometheus(t *testing.T, bin, config, data, logPath string) (*prometheusServer, error) {
+// unusedURL is the URL of a loopback port nothing listens on.
+func unusedURL(t *testing.T) string {
 	t.Helper()
-	addr := freeAddr(t)
-	logFile, err := os.Create(logPath)
+	addr, err := localproc.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logFile.Close()
-	cmd := exec.Command(bin,
-		"--config.file="+config,
-		"--storage.tsdb.path="+data,
-		"--web.listen-address="+addr,
-		"--log.level=info",
-	)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	cmd.SysProcAttr = prometheusSysProcAttr()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	}
-
-	url := "http://" + addr
-	ready := time.NewTicker(50 * time.Millisecond)
-	defer ready.Stop()
-	deadline := time.After(30 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			return nil, fmt.Errorf("prometheus exited before it was ready (%v); log:\n%s", err, tail(logPath))
-		case <-deadline:
-			stop()
-			t.Fatalf("prometheus at %s was not ready after 30s; log:\n%s", url, tail(logPath))
-		case <-ready.C:
-		}
-		resp, err := http.Get(url + "/-/ready")
-		if err != nil {
-			continue
-		}
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			break
-		}
-	}
-	t.Cleanup(stop)
-
-	client, err := api.NewClient(api.Config{Address: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &prometheusServer{url: url, api: v1.NewAPI(client), log: logPath}, nil
-}
-
-// freeAddr is a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// tail is the end of a log file, for failure messages.
-func tail(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	const keep = 4000
-	if len(b) > keep {
-		b = b[len(b)-keep:]
-	}
-	return string(b)
+	return "http://" + addr
 }
 
 // waitForSamples polls Prometheus until every one of wantTargets kept targets has at least samples
@@ -263,14 +158,8 @@ func (p *prometheusServer) waitForSamples(t *testing.T, wantTargets, samples int
 		if time.Now().After(deadline) {
 			up, _, _, upErr := p.api.Query(context.Background(), `up`, time.Now())
 			t.Fatalf("Prometheus did not get %d scrapes of %d targets within %s: last query error %v; up = %v (%v); log:\n%s",
-				samples, wantTargets, lookback, err, up, upErr, tail(p.log))
+				samples, wantTargets, lookback, err, up, upErr, localproc.Tail(p.log, 4000))
 		}
 		time.Sleep(200 * time.Millisecond) // a poll interval, not an assertion
 	}
-}
-
-// unusedURL is the URL of a loopback port nothing listens on.
-func unusedURL(t *testing.T) string {
-	t.Helper()
-	return "http://" + freeAddr(t)
 }

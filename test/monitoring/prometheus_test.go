@@ -3,14 +3,10 @@ package monitoring
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +18,9 @@ import (
 
 	"github.com/breakwater-dev/breakwater/internal/metrics"
 	"github.com/breakwater-dev/breakwater/internal/promsource"
+
+	"github.com/breakwater-dev/breakwater/test/localproc"
+	"github.com/breakwater-dev/breakwater/test/promtest"
 )
 
 // A real Prometheus scraping one fake guard (a real internal/metrics registry) through the guards'
@@ -81,7 +80,6 @@ func startGuard(t *testing.T) string {
 // promsource.GuardRelabelConfigs, with the __meta_kubernetes_* labels the pod role would give it.
 func startPrometheus(t *testing.T, guardAddr string) v1.API {
 	t.Helper()
-	bin := prometheusBinary(t)
 	dir := t.TempDir()
 	var b strings.Builder
 	fmt.Fprintf(&b, "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n")
@@ -99,80 +97,17 @@ func startPrometheus(t *testing.T, guardAddr string) v1.API {
 	for _, line := range strings.Split(strings.TrimRight(promsource.GuardRelabelConfigs, "\n"), "\n") {
 		b.WriteString("      " + line + "\n")
 	}
-	config := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(config, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var lastErr error
-	for attempt := range 3 {
-		a, err := runPrometheus(t, bin, config, filepath.Join(dir, fmt.Sprintf("data-%d", attempt)), filepath.Join(dir, fmt.Sprintf("log-%d", attempt)))
-		if err == nil {
-			return a
-		}
-		lastErr = err
-	}
-	t.Fatalf("starting Prometheus: %v", lastErr)
-	return nil
-}
-
-func runPrometheus(t *testing.T, bin, config, data, logPath string) (v1.API, error) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	g := &localproc.Group{LogDir: filepath.Join(dir, "logs")}
+	t.Cleanup(func() { g.StopAll(15 * time.Second) })
+	prom, err := promtest.Start(context.Background(), g, dir, b.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	logFile, err := os.Create(logPath)
+	client, err := api.NewClient(api.Config{Address: prom.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logFile.Close()
-	cmd := exec.Command(bin, "--config.file="+config, "--storage.tsdb.path="+data, "--web.listen-address="+addr)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	}
-	url := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			log, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("prometheus exited before it was ready (%v):\n%s", err, log)
-		default:
-		}
-		if resp, err := http.Get(url + "/-/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			stop()
-			log, _ := os.ReadFile(logPath)
-			t.Fatalf("prometheus at %s was not ready after 30s:\n%s", url, log)
-		}
-		time.Sleep(50 * time.Millisecond) // a poll interval
-	}
-	t.Cleanup(stop)
-	client, err := api.NewClient(api.Config{Address: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v1.NewAPI(client), nil
+	return v1.NewAPI(client)
 }
 
 // waitForScrapes polls until the guard has been scraped at least n times.

@@ -10,11 +10,12 @@ package monitoring
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/breakwater-dev/breakwater/test/promtest"
 )
 
 // repo is the repository root, relative to this package's folder (where go test runs).
@@ -23,54 +24,15 @@ const repo = "../.."
 // path is a repository path from this package's folder.
 func path(parts ...string) string { return filepath.Join(append([]string{repo}, parts...)...) }
 
-// promtoolBinary finds promtool: $PROMTOOL, then next to $PROMETHEUS (Debian's package installs both
-// in /usr/bin), then PATH, then next to the prometheus on PATH.
+// promtoolBinary finds promtool as promtest does ($PROMTOOL, beside Prometheus, PATH) and fails the
+// test when there is none: these tests never skip.
 func promtoolBinary(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("PROMTOOL"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("PROMTOOL=%s: %v", p, err)
-		}
-		return p
-	}
-	if p := os.Getenv("PROMETHEUS"); p != "" {
-		if c := filepath.Join(filepath.Dir(p), "promtool"); isExecutable(c) {
-			return c
-		}
-	}
-	if p, err := exec.LookPath("promtool"); err == nil {
-		return p
-	}
-	if p, err := exec.LookPath("prometheus"); err == nil {
-		if c := filepath.Join(filepath.Dir(p), "promtool"); isExecutable(c) {
-			return c
-		}
-	}
-	t.Fatalf("no promtool: set PROMTOOL, or run hack/prometheus.sh (or make test), which installs Debian's " +
-		"prometheus package with promtool next to prometheus")
-	return ""
-}
-
-// prometheusBinary finds the server as internal/promsource's tests do: $PROMETHEUS, then PATH.
-func prometheusBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("PROMETHEUS"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("PROMETHEUS=%s: %v; run hack/prometheus.sh to install Prometheus", p, err)
-		}
-		return p
-	}
-	p, err := exec.LookPath("prometheus")
+	p, err := promtest.Promtool()
 	if err != nil {
-		t.Fatalf("no prometheus binary on PATH and PROMETHEUS is not set: run hack/prometheus.sh (or make test), " +
-			"which installs Debian's prometheus package, or set PROMETHEUS to a Prometheus 2.x binary")
+		t.Fatal(err)
 	}
 	return p
-}
-
-func isExecutable(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
 }
 
 // run runs a command in dir and returns its combined output; a failure fails the test with it.

@@ -29,6 +29,8 @@ import (
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
 	"github.com/breakwater-dev/breakwater/test/bench/report"
+	"github.com/breakwater-dev/breakwater/test/localproc"
+	"github.com/breakwater-dev/breakwater/test/promtest"
 	"github.com/breakwater-dev/breakwater/test/testenv"
 )
 
@@ -95,6 +97,7 @@ func settingsFor(short bool) settings {
 // cancellation) and returns the figures named in FigureNames.
 func Run(ctx context.Context, o Options) (figs []report.Figure, err error) {
 	b := &bench{o: o, s: settingsFor(o.Short), start: time.Now()}
+	b.procs.LogDir = o.WorkDir
 	if b.o.Log == nil {
 		b.o.Log = io.Discard
 	}
@@ -120,11 +123,11 @@ type bench struct {
 	s     settings
 	start time.Time
 
-	env        *testenv.Env
-	client     client.WithWatch
-	kube       *kubernetes.Clientset
-	prometheus *process
-	manager    *process
+	env     *testenv.Env
+	client  client.WithWatch
+	kube    *kubernetes.Clientset
+	procs   localproc.Group
+	manager *localproc.Proc
 	// managerMetrics is the URL of the manager's /metrics (plain HTTP on loopback).
 	managerMetrics string
 	// pprof is the URL of the manager's /debug/pprof/, or "".
@@ -137,12 +140,7 @@ func (b *bench) logf(format string, args ...any) {
 
 // stopAll stops what was started, newest first.
 func (b *bench) stopAll() {
-	if b.manager != nil {
-		b.manager.stop(10 * time.Second)
-	}
-	if b.prometheus != nil {
-		b.prometheus.stop(10 * time.Second)
-	}
+	b.procs.StopAll(10 * time.Second)
 	if b.env != nil {
 		if err := b.env.Stop(); err != nil {
 			b.logf("stopping the control plane: %v", err)
@@ -184,7 +182,7 @@ func (b *bench) run(ctx context.Context) ([]report.Figure, error) {
 	if err := sleep(ctx, b.s.settle); err != nil {
 		return nil, err
 	}
-	mem0, err := readMemory(b.manager.pid())
+	mem0, err := readMemory(b.manager.Pid())
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +232,7 @@ func (b *bench) startAll(ctx context.Context, root string) error {
 	if err := b.startManager(ctx, binary, promURL); err != nil {
 		return err
 	}
-	b.logf("manager ready (pid %d) in %.1fs", b.manager.pid(), time.Since(t).Seconds())
+	b.logf("manager ready (pid %d) in %.1fs", b.manager.Pid(), time.Since(t).Seconds())
 	return nil
 }
 
@@ -252,13 +250,15 @@ func (b *bench) startControlPlaneAndPrometheus(ctx context.Context) (string, err
 		return "", err
 	}
 	t = time.Now()
-	p, url, err := startPrometheus(ctx, b.o.WorkDir)
+	// No guard runs here, but the manager's control loops query Prometheus as they would in
+	// production (and get no data).
+	prom, err := promtest.Start(ctx, &b.procs, filepath.Join(b.o.WorkDir, "prometheus"),
+		"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs: []\n")
 	if err != nil {
 		return "", err
 	}
-	b.prometheus = p
-	b.logf("Prometheus ready at %s in %.1fs", url, time.Since(t).Seconds())
-	return url, nil
+	b.logf("Prometheus ready at %s in %.1fs", prom.URL, time.Since(t).Seconds())
+	return prom.URL, nil
 }
 
 // measureReconcile creates the workloads and waits until all are Ready. It returns the time from
@@ -285,8 +285,8 @@ func (b *bench) measureReconcile(ctx context.Context, workloads []client.Object)
 	var res readyResult
 	select {
 	case res = <-ready:
-	case <-b.manager.exited:
-		return 0, 0, 0, b.manager.alive()
+	case <-b.manager.Done():
+		return 0, 0, 0, b.manager.Alive()
 	}
 	if res.err != nil {
 		return 0, 0, 0, fmt.Errorf("%d of %d GenAIWorkloads Ready after %s: %w", res.ready, len(workloads), b.s.readyLimit, res.err)
@@ -323,14 +323,14 @@ func (b *bench) measureSteady(ctx context.Context) (writesPerMin float64, mem me
 	if err := sleep(ctx, b.s.window); err != nil {
 		return 0, mem, err
 	}
-	if err := b.manager.alive(); err != nil {
+	if err := b.manager.Alive(); err != nil {
 		return 0, mem, err
 	}
 	after, err := b.snapshot(ctx)
 	if err != nil {
 		return 0, mem, err
 	}
-	if mem, err = readMemory(b.manager.pid()); err != nil {
+	if mem, err = readMemory(b.manager.Pid()); err != nil {
 		return 0, mem, err
 	}
 	window := after.at.Sub(before.at)
@@ -433,11 +433,11 @@ func (b *bench) startManager(ctx context.Context, binary, promURL string) error 
 	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
 		return err
 	}
-	metricsAddr, err := freeAddr()
+	metricsAddr, err := localproc.FreeAddr()
 	if err != nil {
 		return err
 	}
-	probeAddr, err := freeAddr()
+	probeAddr, err := localproc.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -459,19 +459,19 @@ func (b *bench) startManager(ctx context.Context, binary, promURL string) error 
 		"--graceful-shutdown-timeout=5s",
 	}
 	if b.o.ProfileDir != "" {
-		pprofAddr, err := freeAddr()
+		pprofAddr, err := localproc.FreeAddr()
 		if err != nil {
 			return err
 		}
 		args = append(args, "--pprof-bind-address="+pprofAddr)
 		b.pprof = "http://" + pprofAddr + "/debug/pprof/"
 	}
-	b.manager, err = startProcess("manager", binary, filepath.Join(b.o.WorkDir, "manager.log"), args...)
+	b.manager, err = b.procs.Start("manager", nil, binary, args...)
 	if err != nil {
 		return err
 	}
 	b.managerMetrics = "http://" + metricsAddr + "/metrics"
-	return waitHTTP(ctx, b.manager, "http://"+probeAddr+"/readyz", 60*time.Second)
+	return localproc.WaitHTTP(ctx, b.manager, "http://"+probeAddr+"/readyz", 60*time.Second)
 }
 
 // apiserverWrites reads kube-apiserver's write counters with the administrator's credentials.
@@ -517,7 +517,7 @@ func (b *bench) waitQuiet(ctx context.Context) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the manager's work queues still hold %.0f items after 2m", f.queueDepth)
 		}
-		if err := b.manager.alive(); err != nil {
+		if err := b.manager.Alive(); err != nil {
 			return err
 		}
 		select {
@@ -563,7 +563,7 @@ func (b *bench) waitLoopsReady(ctx context.Context, limit time.Duration) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d control-loop objects have no Ready condition after %s, e.g. %s", len(missing), limit, missing[0])
 		}
-		if err := b.manager.alive(); err != nil {
+		if err := b.manager.Alive(); err != nil {
 			return err
 		}
 		select {

@@ -33,6 +33,8 @@ import (
 	"github.com/breakwater-dev/breakwater/internal/aws/awsfake"
 	"github.com/breakwater-dev/breakwater/internal/promsource"
 	"github.com/breakwater-dev/breakwater/internal/sidecar"
+	"github.com/breakwater-dev/breakwater/test/localproc"
+	"github.com/breakwater-dev/breakwater/test/promtest"
 	"github.com/breakwater-dev/breakwater/test/testenv"
 	"github.com/breakwater-dev/breakwater/test/upstreamsim"
 )
@@ -106,7 +108,7 @@ type Options struct {
 // System is the running whole.
 type System struct {
 	opts  Options
-	procs processes
+	procs localproc.Group
 	stops []func()
 
 	Env        *testenv.Env
@@ -119,7 +121,7 @@ type System struct {
 	simURLs      map[string]string
 	aws          *awsfake.Server
 	PromURL      string
-	managerProc  *process
+	managerProc  *localproc.Proc
 	managerArgs  []string
 	managerEnv   []string
 	managerProbe string
@@ -135,7 +137,7 @@ type Guard struct {
 	URL        string // app-facing listener
 	AdminURL   string
 	Kubeconfig string // credentials of the workload's ServiceAccount
-	proc       *process
+	proc       *localproc.Proc
 }
 
 // Start brings the whole system up. On error everything already started is stopped.
@@ -156,7 +158,8 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		}
 	}()
 	s = sys
-	if err := os.MkdirAll(filepath.Join(o.WorkDir, "logs"), 0o755); err != nil {
+	sys.procs.LogDir = filepath.Join(o.WorkDir, "logs")
+	if err := os.MkdirAll(sys.procs.LogDir, 0o755); err != nil {
 		return nil, err
 	}
 	steps := []struct {
@@ -192,7 +195,7 @@ func (s *System) Stop() {
 	for _, l := range s.Loads {
 		l.Stop()
 	}
-	s.procs.stopAll()
+	s.procs.StopAll(10 * time.Second)
 	for i := len(s.stops) - 1; i >= 0; i-- {
 		s.stops[i]()
 	}
@@ -262,50 +265,33 @@ func (s *System) startControlPlane(context.Context) error {
 	return nil
 }
 
-// guardPorts are chosen before Prometheus starts so that its config can name the guards.
+// startPrometheus picks the guards' and the manager's ports first, so that its config can name
+// them.
 func (s *System) startPrometheus(ctx context.Context) error {
 	for _, w := range Workloads {
-		app, err := freePort()
+		app, err := localproc.FreeAddr()
 		if err != nil {
 			return err
 		}
-		admin, err := freePort()
+		admin, err := localproc.FreeAddr()
 		if err != nil {
 			return err
 		}
-		s.Guards[w.Name] = &Guard{Workload: w.Name, URL: fmt.Sprintf("http://127.0.0.1:%d", app),
-			AdminURL: fmt.Sprintf("http://127.0.0.1:%d", admin)}
+		s.Guards[w.Name] = &Guard{Workload: w.Name, URL: "http://" + app, AdminURL: "http://" + admin}
 	}
-	port, err := freePort()
+	addr, err := localproc.FreeAddr()
 	if err != nil {
 		return err
 	}
-	s.ManagerURL = fmt.Sprintf("http://127.0.0.1:%d", port)
-	bin, err := prometheusBinary()
-	if err != nil {
-		return err
-	}
-	promPort, err := freePort()
-	if err != nil {
-		return err
-	}
+	s.ManagerURL = "http://" + addr
 	dir := filepath.Join(s.opts.WorkDir, "prometheus")
 	_ = os.RemoveAll(dir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	cfgPath := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfgPath, []byte(s.prometheusConfig()), 0o644); err != nil {
-		return err
-	}
-	s.PromURL = fmt.Sprintf("http://127.0.0.1:%d", promPort)
-	p, err := s.procs.start("prometheus", filepath.Join(s.opts.WorkDir, "logs"), nil, bin,
-		"--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", promPort), "--storage.tsdb.retention.time=1h")
+	prom, err := promtest.Start(ctx, &s.procs, dir, s.prometheusConfig())
 	if err != nil {
 		return err
 	}
-	return waitHTTP(ctx, p, s.PromURL+"/-/ready")
+	s.PromURL = prom.URL
+	return nil
 }
 
 // prometheusConfig scrapes each guard as the pod role of Kubernetes service discovery would present
@@ -334,38 +320,18 @@ func (s *System) prometheusConfig() string {
 	return b.String()
 }
 
-// prometheusBinary finds Prometheus as hack/prometheus.sh does ($PROMETHEUS, PATH, Debian's path),
-// and runs that script to install Debian's package when none is found.
-func prometheusBinary() (string, error) {
-	if p := os.Getenv("PROMETHEUS"); p != "" {
-		return p, nil
-	}
-	if p, err := exec.LookPath("prometheus"); err == nil {
-		return p, nil
-	}
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	out, err := exec.Command("bash", filepath.Join(root, "hack", "prometheus.sh")).Output()
-	if err != nil {
-		return "", fmt.Errorf("hack/prometheus.sh could not provide Prometheus: %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
 func (s *System) startManager(ctx context.Context) error {
-	probe, err := freePort()
+	probe, err := localproc.FreeAddr()
 	if err != nil {
 		return err
 	}
 	wh := s.Env.Webhook()
 	t := s.opts.Timing
-	s.managerProbe = fmt.Sprintf("http://127.0.0.1:%d", probe)
+	s.managerProbe = "http://" + probe
 	s.managerArgs = []string{
 		"--kubeconfig=" + s.Kubeconfig, "--namespace=default", "--leader-elect=false",
 		"--metrics-bind-address=" + strings.TrimPrefix(s.ManagerURL, "http://"), "--metrics-secure=false",
-		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probe),
+		"--health-probe-bind-address=" + probe,
 		"--webhook-cert-management=external", "--webhook-bind-host=" + wh.LocalServingHost,
 		fmt.Sprintf("--webhook-port=%d", wh.LocalServingPort), "--webhook-cert-dir=" + wh.LocalServingCertDir,
 		"--guard-image=ghcr.io/breakwater-dev/breakwater:demo",
@@ -385,20 +351,18 @@ func (s *System) startManager(ctx context.Context) error {
 
 // StartManager starts the manager process (again, after StopManager) and waits until it is ready.
 func (s *System) StartManager(ctx context.Context) error {
-	p, err := s.procs.start("manager", filepath.Join(s.opts.WorkDir, "logs"), s.managerEnv, s.bin("manager"), s.managerArgs...)
+	p, err := s.procs.Start("manager", s.managerEnv, s.bin("manager"), s.managerArgs...)
 	if err != nil {
 		return err
 	}
 	s.managerProc = p
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	return waitHTTP(wctx, p, s.managerProbe+"/readyz")
+	return localproc.WaitHTTP(ctx, p, s.managerProbe+"/readyz", time.Minute)
 }
 
 // StopManager stops the manager process gracefully, as a rollout or a node drain would.
 func (s *System) StopManager() {
 	if s.managerProc != nil {
-		s.managerProc.stop(30 * time.Second)
+		s.managerProc.Stop(30 * time.Second)
 	}
 }
 
@@ -581,15 +545,12 @@ func (s *System) startGuards(ctx context.Context) error {
 		// What IRSA or EKS Pod Identity would give the pod: credentials the simulator accepts.
 		env := []string{"AWS_ACCESS_KEY_ID=" + accessKeyID, "AWS_SECRET_ACCESS_KEY=" + secretAccessKey,
 			"AWS_REGION=" + PrimaryTarget, "AWS_EC2_METADATA_DISABLED=true"}
-		if g.proc, err = s.procs.start("guard-"+w.Name, filepath.Join(s.opts.WorkDir, "logs"), env, s.bin("guard"), run...); err != nil {
+		if g.proc, err = s.procs.Start("guard-"+w.Name, env, s.bin("guard"), run...); err != nil {
 			return err
 		}
 	}
 	for _, w := range Workloads {
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := waitHTTP(wctx, s.Guards[w.Name].proc, s.Guards[w.Name].AdminURL+"/readyz")
-		cancel()
-		if err != nil {
+		if err := localproc.WaitHTTP(ctx, s.Guards[w.Name].proc, s.Guards[w.Name].AdminURL+"/readyz", 30*time.Second); err != nil {
 			return err
 		}
 	}
