@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -45,12 +46,12 @@ type options struct {
 	logLevel        string
 	shutdownTimeout time.Duration
 	pollInterval    time.Duration
+	pprof           bool
 }
 
-func parseFlags(args []string, stderr io.Writer) (options, error) {
-	var o options
+// newFlagSet registers the guard's flags on a new set that fills o.
+func newFlagSet(o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("guard", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&o.configFile, "config-file", "", "path of the guard config document (JSON); polled for changes")
 	fs.StringVar(&o.configMap, "config-configmap", "", "namespace/name of a ConfigMap whose guard.json key is the config; watched through the Kubernetes API")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for --config-configmap outside a cluster (default: in-cluster service account)")
@@ -59,6 +60,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let in-flight requests (streams included) finish after SIGTERM")
 	fs.DurationVar(&o.pollInterval, "config-poll-interval", 2*time.Second, "how often --config-file is checked for changes")
+	fs.BoolVar(&o.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin listener (reachable from the pod network: enable only to profile)")
+	return fs
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := newFlagSet(&o)
+	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -132,7 +141,12 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(app, a
 	// No WriteTimeout: streams last as long as the config's request timeout allows.
 	app := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	admin := &http.Server{Handler: g.Admin(reg), ReadHeaderTimeout: 10 * time.Second,
+	adminHandler := g.Admin(reg)
+	if o.pprof {
+		adminHandler = withPprof(adminHandler)
+		log.Warn("Profiling endpoints enabled on the admin listener", "path", "/debug/pprof/", "adminListen", adminLn.Addr().String())
+	}
+	admin := &http.Server{Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errs := make(chan error, 2)
 	go func() { errs <- app.Serve(appLn) }()
@@ -164,6 +178,19 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(app, a
 	wg.Wait()
 	stopSource()
 	return code
+}
+
+// withPprof adds net/http/pprof's handlers under /debug/pprof/ to the admin handler. The server
+// has no write timeout, so CPU profiles and traces of any length (?seconds=) complete.
+func withPprof(admin http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", admin)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 func startSource(ctx context.Context, o options, g *guard.Guard, log *slog.Logger) error {

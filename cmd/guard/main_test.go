@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"io"
 	"net/http"
 	"os"
@@ -185,4 +186,68 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 	t.Fatal("condition not met")
+}
+
+// TestEveryFlagIsDocumented keeps docs/guard.md true: each flag cmd/guard registers is in its flag
+// table.
+func TestEveryFlagIsDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "guard.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o options
+	newFlagSet(&o).VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(string(doc), "| `--"+f.Name+"` |") {
+			t.Errorf("docs/guard.md does not document --%s", f.Name)
+		}
+	})
+}
+
+// TestPprofFlag checks that /debug/pprof/ is served on the admin listener only with --pprof, and
+// that the admin routes stay as they are with it.
+func TestPprofFlag(t *testing.T) {
+	cfgPath := filepath.Join(t.TempDir(), "guard.json")
+	if err := os.WriteFile(cfgPath, []byte(`{"apiVersion":"guard.breakwater.dev/v1alpha1",`+
+		`"workload":{"namespace":"shop","name":"assistant"},"endpoints":[{"name":"gpt","provider":"openai",`+
+		`"targets":[{"name":"sim","weight":100,"url":"http://127.0.0.1:9/v1"}]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		wantPprof int
+	}{
+		{"default", nil, http.StatusNotFound},
+		{"--pprof", []string{"--pprof"}, http.StatusOK},
+		{"--pprof=false", []string{"--pprof=false"}, http.StatusNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			addrs := make(chan string, 1)
+			exit := make(chan int, 1)
+			args := append([]string{"--config-file", cfgPath, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, tc.args...)
+			go func() {
+				exit <- run(ctx, args, io.Discard, func(_, admin string) { addrs <- "http://" + admin })
+			}()
+			admin := <-addrs
+			defer func() {
+				cancel()
+				if code := <-exit; code != 0 {
+					t.Errorf("exit code %d", code)
+				}
+			}()
+			waitFor(t, func() bool { return get(t, admin+"/readyz") == http.StatusOK })
+			for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/heap?debug=1"} {
+				if got := get(t, admin+path); got != tc.wantPprof {
+					t.Errorf("GET %s = %d, want %d", path, got, tc.wantPprof)
+				}
+			}
+			if got := get(t, admin+"/healthz"); got != http.StatusOK {
+				t.Errorf("GET /healthz = %d, want 200", got)
+			}
+			if m := scrape(t, admin); !strings.Contains(m, "breakwater_guard_config_reloads_total") {
+				t.Error("/metrics lacks the guard's metrics")
+			}
+		})
+	}
 }

@@ -3,6 +3,7 @@ package guard
 import (
 	"encoding/json"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -227,4 +228,39 @@ func (r *chunkedReader) Read(p []byte) (int, error) {
 	copy(p, r.data[:k])
 	r.data = r.data[k:]
 	return k, nil
+}
+
+func TestWholeUsage(t *testing.T) {
+	type got struct {
+		In, Out int64
+		OK      bool
+	}
+	bedrockHeaders := http.Header{}
+	bedrockHeaders.Set("X-Amzn-Bedrock-Input-Token-Count", "11")
+	bedrockHeaders.Set("X-Amzn-Bedrock-Output-Token-Count", "22")
+	tests := []struct {
+		name string
+		op   opKind
+		h    http.Header
+		data string
+		want got
+	}{
+		{"chat", opChat, nil, `{"choices":[{"message":{"content":"the \"usage\" is","usage":{"prompt_tokens":99}}}],"usage":{"prompt_tokens":10,"completion_tokens":20}}`, got{10, 20, true}},
+		{"chat without usage", opChat, nil, `{"choices":[{"message":{"content":"usage"}}]}`, got{}},
+		{"embeddings", opEmbeddings, nil, `{"data":[],"usage":{"prompt_tokens":8,"total_tokens":8}}`, got{8, 0, true}},
+		{"sagemaker openai format", opSageMaker, nil, `{"usage":{"prompt_tokens":-1,"completion_tokens":3}}`, got{0, 3, true}},
+		{"converse", opConverse, nil, `{"output":{"message":{"content":[{"text":"usage"}]}},"usage":{"inputTokens":5,"outputTokens":6,"totalTokens":11}}`, got{5, 6, true}},
+		{"converse nested usage only", opConverse, nil, `{"output":{"usage":{"inputTokens":5}}}`, got{}},
+		{"converse malformed", opConverse, nil, `{"usage":{"inputTokens":5}`, got{}},
+		{"invoke headers", opInvoke, bedrockHeaders, `{"usage":{"input_tokens":1}}`, got{11, 22, true}},
+		{"invoke without headers", opInvoke, http.Header{}, `{}`, got{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in, out, ok := wholeUsage(operation{kind: tc.op}, tc.h, []byte(tc.data))
+			if diff := cmp.Diff(tc.want, got{in, out, ok}); diff != "" {
+				t.Errorf("wholeUsage mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

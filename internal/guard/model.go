@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/breakwater-dev/breakwater/internal/guard/breaker"
 	"github.com/breakwater-dev/breakwater/internal/guard/inspect"
 	"github.com/breakwater-dev/breakwater/internal/guard/retry"
 	"github.com/breakwater-dev/breakwater/internal/guardconfig"
@@ -173,7 +174,7 @@ func (g *Guard) attempts(ctx context.Context, x *exchange) {
 				break
 			}
 		}
-		t, done, pos, open := pickTarget(order, next)
+		t, ticket, pos, open := pickTarget(order, next)
 		sawOpen = sawOpen || open
 		if t == nil {
 			break
@@ -187,13 +188,13 @@ func (g *Guard) attempts(ctx context.Context, x *exchange) {
 			g.metrics.FallbacksTotal.WithLabelValues(ep.cfg.Name, from.cfg.Name, t.cfg.Name).Inc()
 		}
 		if attempt > 1 {
-			g.metrics.RetriesTotal.WithLabelValues(ep.cfg.Name, t.cfg.Name).Inc()
+			t.series.retriesTotal().Inc()
 		}
 		x.attempt = attempt
 		x.target = t
 		res := g.attempt(ctx, x, t)
-		done(res.success)
-		g.metrics.AttemptsTotal.WithLabelValues(ep.cfg.Name, t.cfg.Name, attemptOutcome(res)).Inc()
+		ticket.Done(res.success)
+		t.series.attemptsTotal(attemptOutcome(res)).Inc()
 		if res.done {
 			x.outcome, x.reason = res.outcome, res.reason
 			return
@@ -225,16 +226,16 @@ func attemptOutcome(res attemptResult) string {
 }
 
 // pickTarget returns the first target from position start (cycling) whose breaker lets a request
-// through, with the breaker's done function and its position; open reports a refusing breaker.
-func pickTarget(order []*target, start int) (t *target, done func(bool), pos int, open bool) {
+// through, with the breaker's ticket and its position; open reports a refusing breaker.
+func pickTarget(order []*target, start int) (t *target, ticket breaker.Ticket, pos int, open bool) {
 	for k := range order {
 		i := (start + k) % len(order)
-		if d, ok := order[i].breaker.Allow(); ok {
-			return order[i], d, i, open
+		if tk, ok := order[i].breaker.Admit(); ok {
+			return order[i], tk, i, open
 		}
 		open = true
 	}
-	return nil, nil, 0, open
+	return nil, breaker.Ticket{}, 0, open
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
@@ -438,31 +439,26 @@ func inspectRequest(op operation, body []byte, clamp int64) (inspect.Info, []byt
 // account records the finished exchange in metrics and, for failures, in the log.
 func (g *Guard) account(x *exchange) {
 	ep := x.ep
-	targetName, model := "", ""
+	targetName, s := "", ep.series
 	if x.target != nil {
-		targetName, model = x.target.cfg.Name, x.target.model
+		targetName, s = x.target.cfg.Name, x.target.series
 	}
 	if x.outcome == "" {
 		x.outcome = metrics.OutcomeSuccess
 	}
-	g.metrics.RequestsTotal.WithLabelValues(ep.cfg.Name, targetName, x.outcome).Inc()
-	errType := ""
-	if x.outcome != metrics.OutcomeSuccess {
-		errType = x.outcome
-	}
+	s.requestsTotal(x.outcome).Inc()
 	opName := x.op.name
-	g.metrics.OperationDuration.WithLabelValues(opName, ep.provider, model, ep.cfg.Name, targetName, errType).
-		Observe(time.Since(x.start).Seconds())
+	s.operationDuration(opName, x.outcome).Observe(time.Since(x.start).Seconds())
 	if x.stream && x.ttft > 0 {
-		g.metrics.TimeToFirstToken.WithLabelValues(opName, ep.provider, model, ep.cfg.Name, targetName).Observe(x.ttft.Seconds())
+		s.timeToFirstToken(opName).Observe(x.ttft.Seconds())
 	}
 	if x.usageSeen && x.target != nil {
-		g.metrics.TokenUsage.WithLabelValues(opName, ep.provider, model, ep.cfg.Name, targetName, "input").Observe(float64(x.in))
-		g.metrics.TokenUsage.WithLabelValues(opName, ep.provider, model, ep.cfg.Name, targetName, "output").Observe(float64(x.out))
-		g.metrics.TokensTotal.WithLabelValues(ep.cfg.Name, targetName, "input").Add(float64(x.in))
-		g.metrics.TokensTotal.WithLabelValues(ep.cfg.Name, targetName, "output").Add(float64(x.out))
+		s.tokenUsage(opName, tokenInput).Observe(float64(x.in))
+		s.tokenUsage(opName, tokenOutput).Observe(float64(x.out))
+		s.tokensTotal(tokenInput).Add(float64(x.in))
+		s.tokensTotal(tokenOutput).Add(float64(x.out))
 		if cost := float64(x.in)*x.target.inPerToken + float64(x.out)*x.target.outPerToken; cost > 0 {
-			g.metrics.CostTotal.WithLabelValues(ep.cfg.Name, targetName).Add(cost)
+			s.costTotal().Add(cost)
 		}
 	}
 	attrs := []any{"endpoint", ep.cfg.Name, "target", targetName, "operation", opName, "outcome", x.outcome,

@@ -15,6 +15,7 @@ import (
 	awseventstream "github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 
 	"github.com/breakwater-dev/breakwater/internal/guard/eventstream"
+	"github.com/breakwater-dev/breakwater/internal/guard/inspect"
 	"github.com/breakwater-dev/breakwater/internal/guard/sse"
 	"github.com/breakwater-dev/breakwater/internal/metrics"
 )
@@ -198,16 +199,8 @@ func (g *Guard) relayWhole(ctx, actx context.Context, x *exchange, resp *http.Re
 func wholeUsage(op operation, h http.Header, data []byte) (in, out int64, ok bool) {
 	switch op.kind {
 	case opConverse:
-		var v struct {
-			Usage *struct {
-				InputTokens  int64 `json:"inputTokens"`
-				OutputTokens int64 `json:"outputTokens"`
-			} `json:"usage"`
-		}
-		if json.Unmarshal(data, &v) != nil || v.Usage == nil {
-			return 0, 0, false
-		}
-		return v.Usage.InputTokens, v.Usage.OutputTokens, true
+		i, o, _, ok := inspect.AnswerUsage(data, inspect.ConverseUsage)
+		return i, o, ok
 	case opInvoke:
 		// InvokeModel reports usage in headers whatever the model's body format.
 		i, err1 := strconv.ParseInt(h.Get("X-Amzn-Bedrock-Input-Token-Count"), 10, 64)

@@ -34,7 +34,7 @@ func (g *Guard) serveRetrieval(w http.ResponseWriter, r *http.Request, b *backen
 		sh = shapeOpenSearch
 	}
 	finish := func(outcome string) {
-		g.metrics.RequestsTotal.WithLabelValues(name, name, outcome).Inc()
+		b.series.requestsTotal(outcome).Inc()
 		if outcome != metrics.OutcomeSuccess {
 			g.log.Warn("Retrieval request failed", "backend", name, "outcome", outcome, "durationMs", time.Since(start).Milliseconds())
 		}
@@ -86,15 +86,15 @@ func (g *Guard) serveRetrieval(w http.ResponseWriter, r *http.Request, b *backen
 			if !sleep(ctx, b.backoff.Delay(attempt-1, g.rand)) {
 				break
 			}
-			g.metrics.RetriesTotal.WithLabelValues(name, name).Inc()
+			b.series.retriesTotal().Inc()
 		}
-		done, ok := b.breaker.Allow()
+		ticket, ok := b.breaker.Admit()
 		if !ok {
 			reason = ReasonCircuitOpen
 			break
 		}
 		res := g.retrievalAttempt(ctx, w, r, b, rest, query, body, capped, key)
-		done(res.success)
+		ticket.Done(res.success)
 		if res.done {
 			finish(res.outcome)
 			return

@@ -34,6 +34,7 @@ type endpoint struct {
 	fallback    []*target // weight 0: only after the weighted ones
 	budget      *retry.Budget
 	backoff     retry.Backoff
+	series      *series // of requests that reached no target (target "")
 }
 
 type target struct {
@@ -45,6 +46,7 @@ type target struct {
 	breaker     *breaker.Breaker
 	inPerToken  float64
 	outPerToken float64
+	series      *series
 }
 
 type backend struct {
@@ -55,6 +57,7 @@ type backend struct {
 	budget        *retry.Budget
 	backoff       retry.Backoff
 	cache         *answerCache
+	series        *series // endpoint and target labels both the backend's name
 }
 
 // protections are the stateful parts that outlive a config: breakers and budgets keyed by
@@ -127,11 +130,13 @@ func (g *Guard) compile(c *guardconfig.Config) (*state, *protections, error) {
 		default:
 			ep.shape, ep.provider = shapeOpenAI, "openai"
 		}
+		ep.series = newSeries(g.metrics, ec.Name, "", ep.provider, "")
 		for i, tc := range ec.Targets {
 			t, err := g.compileTarget(prev, next, ec, tc)
 			if err != nil {
 				return nil, nil, fmt.Errorf("endpoints[%d].targets[%d]: %w", ei, i, err)
 			}
+			t.series = newSeries(g.metrics, ec.Name, tc.Name, ep.provider, t.model)
 			if tc.Weight > 0 {
 				ep.weighted = append(ep.weighted, t)
 				ep.totalWeight += tc.Weight
@@ -152,6 +157,7 @@ func (g *Guard) compile(c *guardconfig.Config) (*state, *protections, error) {
 			breaker: g.breaker(prev, next, "r/"+bc.Name, bc.Name, bc.Name, bc.Breaker),
 			budget:  g.budget(prev, next, "r/"+bc.Name, bc.Retry),
 			backoff: retry.Backoff{Base: bc.Retry.BackoffBase.D(), Max: bc.Retry.BackoffMax.D()},
+			series:  newSeries(g.metrics, bc.Name, bc.Name, "", ""),
 		}
 		if bc.AuthorizationFile != "" {
 			if b.authorization, err = loadSecret(bc.AuthorizationFile, g.log); err != nil {

@@ -7,7 +7,8 @@
 //
 // Failures are counted in a rolling window cut into buckets, so old failures
 // age out smoothly and recording a result costs a few integer operations
-// under one mutex, with no allocation beyond the done callback.
+// under one mutex, with no allocation: an admitted request carries a Ticket,
+// a small value, and reports its outcome through it.
 package breaker
 
 import (
@@ -111,10 +112,41 @@ func (b *Breaker) State() State {
 	return st
 }
 
-// Allow asks whether a request may go to the target. ok=false means fail
-// fast (or fail over). When ok, done must be called exactly once with the
-// outcome; later calls are ignored.
-func (b *Breaker) Allow() (done func(success bool), ok bool) {
+// Ticket is one admitted request's pass through a Breaker: a small value, so
+// admitting a request allocates nothing. The zero Ticket does nothing.
+type Ticket struct {
+	b    *Breaker
+	gen  uint64 // the generation the request was admitted in
+	done bool   // guarded by b.mu
+}
+
+// Done records the outcome of the admitted request. Call it exactly once;
+// later calls on the same Ticket, from any goroutine, are ignored. A copy of
+// a Ticket is a second ticket for the same request, so do not call Done on
+// copies.
+func (t *Ticket) Done(success bool) {
+	b := t.b
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	if t.done {
+		b.mu.Unlock()
+		return
+	}
+	t.done = true
+	tr, changed := b.record(t.gen, success)
+	fn := b.onChange
+	b.mu.Unlock()
+	if changed && fn != nil {
+		fn(tr.from, tr.to)
+	}
+}
+
+// Admit asks whether a request may go to the target. ok=false means fail
+// fast (or fail over) and the Ticket is zero. When ok, the Ticket's Done must
+// be called exactly once with the outcome.
+func (b *Breaker) Admit() (t Ticket, ok bool) {
 	b.mu.Lock()
 	tr, changed := b.maybeHalfOpen()
 	switch b.state {
@@ -135,23 +167,9 @@ func (b *Breaker) Allow() (done func(success bool), ok bool) {
 		fn(tr.from, tr.to)
 	}
 	if !ok {
-		return nil, false
+		return Ticket{}, false
 	}
-	called := false // guarded by b.mu
-	return func(success bool) {
-		b.mu.Lock()
-		if called {
-			b.mu.Unlock()
-			return
-		}
-		called = true
-		tr, changed := b.record(gen, success)
-		fn := b.onChange
-		b.mu.Unlock()
-		if changed && fn != nil {
-			fn(tr.from, tr.to)
-		}
-	}, true
+	return Ticket{b: b, gen: gen}, true
 }
 
 // record applies one outcome allowed in generation gen. Callers hold b.mu.

@@ -41,7 +41,7 @@ type step struct {
 	ok      int           // requests that succeed
 	fail    int           // requests that fail
 	want    State         // state after the step
-	wantOK  bool          // whether the last Allow of the step was granted (checked when ok+fail > 0)
+	wantOK  bool          // whether the last Admit of the step was granted (checked when ok+fail > 0)
 }
 
 func run(t *testing.T, b *Breaker, c *fakeClock, steps []step) {
@@ -50,24 +50,24 @@ func run(t *testing.T, b *Breaker, c *fakeClock, steps []step) {
 		c.add(s.advance)
 		granted := true
 		for range s.ok {
-			done, ok := b.Allow()
+			done, ok := b.Admit()
 			granted = ok
 			if ok {
-				done(true)
+				done.Done(true)
 			}
 		}
 		for range s.fail {
-			done, ok := b.Allow()
+			done, ok := b.Admit()
 			granted = ok
 			if ok {
-				done(false)
+				done.Done(false)
 			}
 		}
 		if got := b.State(); got != s.want {
 			t.Fatalf("step %d: state %v, want %v", i, got, s.want)
 		}
 		if s.ok+s.fail > 0 && granted != s.wantOK {
-			t.Fatalf("step %d: last Allow ok=%v, want %v", i, granted, s.wantOK)
+			t.Fatalf("step %d: last Admit ok=%v, want %v", i, granted, s.wantOK)
 		}
 	}
 }
@@ -207,30 +207,30 @@ func TestHalfOpenLimitsConcurrentProbes(t *testing.T) {
 	c := newClock()
 	b := New(base, c.now)
 	for range 10 {
-		done, _ := b.Allow()
-		done(false)
+		done, _ := b.Admit()
+		done.Done(false)
 	}
 	c.add(base.OpenDuration)
-	d1, ok1 := b.Allow()
-	d2, ok2 := b.Allow()
-	_, ok3 := b.Allow()
+	d1, ok1 := b.Admit()
+	d2, ok2 := b.Admit()
+	_, ok3 := b.Admit()
 	if diff := cmp.Diff([]bool{true, true, false}, []bool{ok1, ok2, ok3}); diff != "" {
 		t.Fatalf("probe admission mismatch (-want +got):\n%s", diff)
 	}
-	d1(true)
+	d1.Done(true)
 	// One probe finished: a slot is free again, but the breaker stays
 	// half-open until HalfOpenProbes successes.
-	d4, ok4 := b.Allow()
+	d4, ok4 := b.Admit()
 	if !ok4 || b.State() != HalfOpen {
 		t.Fatalf("after one success: ok=%v state=%v, want true half_open", ok4, b.State())
 	}
-	d2(true)
+	d2.Done(true)
 	if b.State() != Closed {
 		t.Fatalf("after two successes: state %v, want closed", b.State())
 	}
 	// The third probe finishing late belongs to the half-open generation and
 	// must not disturb the closed breaker.
-	d4(false)
+	d4.Done(false)
 	if b.State() != Closed {
 		t.Fatalf("late probe failure changed state to %v", b.State())
 	}
@@ -241,25 +241,25 @@ func TestLateResultsOfOldStateIgnored(t *testing.T) {
 	s := base
 	s.ConsecutiveFailures = 1
 	b := New(s, c.now)
-	slow, ok := b.Allow() // started while closed, finishes much later
+	slow, ok := b.Admit() // started while closed, finishes much later
 	if !ok {
 		t.Fatal("closed breaker refused")
 	}
-	done, _ := b.Allow()
-	done(false) // opens
+	done, _ := b.Admit()
+	done.Done(false) // opens
 	c.add(s.OpenDuration)
-	probe, ok := b.Allow()
+	probe, ok := b.Admit()
 	if !ok || b.State() != HalfOpen {
 		t.Fatalf("probe not admitted: ok=%v state=%v", ok, b.State())
 	}
-	slow(false) // must neither count as a probe failure nor free a probe slot
+	slow.Done(false) // must neither count as a probe failure nor free a probe slot
 	if b.State() != HalfOpen {
 		t.Fatalf("late closed-state failure moved breaker to %v", b.State())
 	}
-	probe(true)
-	probe(false) // a second call is ignored
-	done2, _ := b.Allow()
-	done2(true)
+	probe.Done(true)
+	probe.Done(false) // a second call is ignored
+	done2, _ := b.Admit()
+	done2.Done(true)
 	if b.State() != Closed {
 		t.Fatalf("state %v, want closed", b.State())
 	}
@@ -268,11 +268,11 @@ func TestLateResultsOfOldStateIgnored(t *testing.T) {
 func TestZeroSettingsAreUsable(t *testing.T) {
 	c := newClock()
 	b := New(Settings{}, c.now)
-	done, ok := b.Allow()
+	done, ok := b.Admit()
 	if !ok {
 		t.Fatal("zero-settings breaker refused a request")
 	}
-	done(true)
+	done.Done(true)
 	if got := b.State(); got != Closed {
 		t.Fatalf("state %v, want closed", got)
 	}
@@ -315,7 +315,7 @@ func TestConcurrent(t *testing.T) {
 				if g == 0 && i%50 == 0 {
 					c.add(time.Second)
 				}
-				done, ok := b.Allow()
+				done, ok := b.Admit()
 				if !ok {
 					continue
 				}
@@ -330,7 +330,7 @@ func TestConcurrent(t *testing.T) {
 					}
 					inFlightProbes.Add(-1)
 				}
-				done(i%200 < 100) // long runs of failures, then of successes
+				done.Done(i%200 < 100) // long runs of failures, then of successes
 			}
 		}()
 	}
@@ -348,25 +348,67 @@ func TestConcurrent(t *testing.T) {
 	}
 }
 
-func BenchmarkAllowDone(b *testing.B) {
+func TestTicket(t *testing.T) {
+	c := newClock()
+	s := base
+	s.ConsecutiveFailures = 2
+	b := New(s, c.now)
+	var zero Ticket
+	zero.Done(false) // the zero Ticket does nothing
+	tk, ok := b.Admit()
+	if !ok {
+		t.Fatal("closed breaker refused")
+	}
+	tk.Done(false)
+	tk.Done(false) // ignored: one request, one failure
+	if got := b.State(); got != Closed {
+		t.Fatalf("state %v after one failure reported twice, want closed", got)
+	}
+	tk, _ = b.Admit()
+	tk.Done(true) // resets the consecutive failures
+	// Two goroutines finishing the same ticket still count one outcome.
+	tk, _ = b.Admit()
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { tk.Done(false) })
+	}
+	wg.Wait()
+	if got := b.State(); got != Closed {
+		t.Fatalf("state %v after one failure reported twice at once, want closed", got)
+	}
+	tk, _ = b.Admit()
+	tk.Done(true) // resets the consecutive failures
+	if n := testing.AllocsPerRun(100, func() {
+		tk, ok := b.Admit()
+		if ok {
+			tk.Done(true)
+		}
+	}); n != 0 {
+		t.Errorf("Admit and Done allocate %v times, want 0", n)
+	}
+}
+
+// BenchmarkAdmitDone is a closed breaker admitting a request and recording
+// its success through the Ticket.
+func BenchmarkAdmitDone(b *testing.B) {
 	br := New(base, time.Now)
 	b.ReportAllocs()
 	for b.Loop() {
-		done, ok := br.Allow()
+		tk, ok := br.Admit()
 		if ok {
-			done(true)
+			tk.Done(true)
 		}
 	}
 }
 
-func BenchmarkAllowDoneParallel(b *testing.B) {
+func BenchmarkAdmitDoneParallel(b *testing.B) {
 	br := New(base, time.Now)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			done, ok := br.Allow()
+			tk, ok := br.Admit()
 			if ok {
-				done(true)
+				tk.Done(true)
 			}
 		}
 	})

@@ -1,7 +1,8 @@
 // Package inspect reads and rewrites the untrusted request bodies the app
 // sends through the guard, before any upstream call: it estimates the prompt
 // size, clamps the requested output size, and caps the number of documents a
-// retrieval call may return.
+// retrieval call may return. The same byte walker reads the token usage of
+// the provider's answers (AnswerUsage), without decoding them.
 //
 // Bodies are walked as bytes after json.Valid accepts them, and rewritten by
 // splicing, so fields the guard does not know (new provider parameters) pass

@@ -2,6 +2,7 @@ package sse
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"testing"
 )
@@ -95,6 +96,31 @@ func FuzzRelay(f *testing.F) {
 	})
 }
 
+// openAIUsageUnmarshal is OpenAIUsage as it was before inspect.AnswerUsage:
+// json.Unmarshal of the whole payload. OpenAIUsage must give the same.
+func openAIUsageUnmarshal(data []byte) (in, out int64, usageOnly bool, ok bool) {
+	if !bytes.Contains(data, []byte(`"usage"`)) {
+		return 0, 0, false, false
+	}
+	var v struct {
+		Choices json.RawMessage `json:"choices"`
+		Usage   *struct {
+			PromptTokens     int64 `json:"prompt_tokens"`
+			CompletionTokens int64 `json:"completion_tokens"`
+		} `json:"usage"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil || v.Usage == nil {
+		return 0, 0, false, false
+	}
+	in = max(v.Usage.PromptTokens, 0)
+	out = max(v.Usage.CompletionTokens, 0)
+	choices := bytes.TrimSpace(v.Choices)
+	if len(choices) >= 2 && choices[0] == '[' && len(bytes.TrimSpace(choices[1:len(choices)-1])) == 0 {
+		usageOnly = true
+	}
+	return in, out, usageOnly, true
+}
+
 func FuzzOpenAIUsage(f *testing.F) {
 	for _, s := range []string{
 		usageOnly,
@@ -103,6 +129,7 @@ func FuzzOpenAIUsage(f *testing.F) {
 		`{"usage":{"prompt_tokens":1e99}}`,
 		`[DONE]`,
 		`{"choices":[ ],"usage":{}}`,
+		`{"choices":[{"usage":{"prompt_tokens":5}}],"Usage":{"prompt_tokens":-1},"CHOICES":[]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -113,6 +140,11 @@ func FuzzOpenAIUsage(f *testing.F) {
 		}
 		if !ok && (in != 0 || out != 0 || only) {
 			t.Fatalf("values reported without ok")
+		}
+		wi, wo, wonly, wok := openAIUsageUnmarshal(data)
+		if in != wi || out != wo || only != wonly || ok != wok {
+			t.Fatalf("OpenAIUsage(%q) = %d, %d, %v, %v; json.Unmarshal gives %d, %d, %v, %v",
+				data, in, out, only, ok, wi, wo, wonly, wok)
 		}
 	})
 }

@@ -12,9 +12,10 @@ package sse
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
+
+	"github.com/breakwater-dev/breakwater/internal/guard/inspect"
 )
 
 const (
@@ -285,26 +286,19 @@ func (r *relay) finish() error {
 // array and a usage object: the extra final chunk that
 // stream_options.include_usage produces, which the guard drops when it
 // asked for usage on the app's behalf. Payloads without the word "usage"
-// (nearly every chunk) are not parsed at all.
+// (nearly every chunk) are not parsed at all; the others are validated and
+// walked, not decoded (inspect.AnswerUsage).
 func OpenAIUsage(data []byte) (in, out int64, usageOnly bool, ok bool) {
 	if !bytes.Contains(data, []byte(`"usage"`)) {
 		return 0, 0, false, false
 	}
-	var v struct {
-		Choices json.RawMessage `json:"choices"`
-		Usage   *struct {
-			PromptTokens     int64 `json:"prompt_tokens"`
-			CompletionTokens int64 `json:"completion_tokens"`
-		} `json:"usage"`
-	}
-	if err := json.Unmarshal(data, &v); err != nil || v.Usage == nil {
+	in, out, choices, ok := inspect.AnswerUsage(data, inspect.OpenAIUsage)
+	if !ok {
 		return 0, 0, false, false
 	}
-	in = max(v.Usage.PromptTokens, 0)
-	out = max(v.Usage.CompletionTokens, 0)
-	choices := bytes.TrimSpace(v.Choices)
+	choices = bytes.TrimSpace(choices)
 	if len(choices) >= 2 && choices[0] == '[' && len(bytes.TrimSpace(choices[1:len(choices)-1])) == 0 {
 		usageOnly = true
 	}
-	return in, out, usageOnly, true
+	return max(in, 0), max(out, 0), usageOnly, true
 }

@@ -259,13 +259,13 @@ func (r *runner) findNginx(ctx context.Context) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// build compiles the guard, the simulator, the load generator, the Go baseline proxy, the profiling
-// guard and the micro-benchmarks into WorkDir/bin.
+// build compiles the guard, the simulator, the load generator, the Go baseline proxy and the
+// micro-benchmarks into WorkDir/bin.
 func (r *runner) build(ctx context.Context) error {
 	t0 := time.Now()
 	cmds := [][]string{
 		{"go", "build", "-o", r.bin + "/", "./cmd/guard", "./test/upstreamsim/cmd/upstreamsim",
-			"./test/bench/guardbench/cmd/loadgen", "./test/bench/guardbench/cmd/goproxy", "./test/bench/guardbench/cmd/guardprof"},
+			"./test/bench/guardbench/cmd/loadgen", "./test/bench/guardbench/cmd/goproxy"},
 		{"go", "test", "-c", "-o", filepath.Join(r.bin, "micro.test"), "./test/bench/guardbench/micro"},
 	}
 	errs := make([]error, len(cmds))
@@ -293,9 +293,9 @@ var awsEnv = []string{"AWS_ACCESS_KEY_ID=" + awsKeyID, "AWS_SECRET_ACCESS_KEY=" 
 	"AWS_REGION=" + awsRegion, "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null",
 	"AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
 
-// startGuard starts a guard binary (cmd/guard or guardprof) on free loopback ports with the given
-// config and waits until it is ready; it returns the process, its app URL and admin URL.
-func (r *runner) startGuard(ctx context.Context, name, bin string, config []byte) (*proc, string, string, error) {
+// startGuard starts cmd/guard as process name on free loopback ports with the given config and
+// extra flags, and waits until it is ready; it returns the process, its app URL and admin URL.
+func (r *runner) startGuard(ctx context.Context, name string, config []byte, extra ...string) (*proc, string, string, error) {
 	cfgPath := filepath.Join(r.dir, name+".json")
 	if err := os.WriteFile(cfgPath, config, 0o644); err != nil {
 		return nil, "", "", err
@@ -308,11 +308,9 @@ func (r *runner) startGuard(ctx context.Context, name, bin string, config []byte
 	if err != nil {
 		return nil, "", "", err
 	}
-	args := []string{"--config-file", cfgPath, "--listen", app, "--admin-listen", admin}
-	if bin == "guard" {
-		args = append(args, "--shutdown-timeout", "1s")
-	}
-	p, err := r.procs.start(name, proxyCPU, awsEnv, nil, r.path(bin), args...)
+	args := append([]string{"--config-file", cfgPath, "--listen", app, "--admin-listen", admin,
+		"--shutdown-timeout", "1s"}, extra...)
+	p, err := r.procs.start(name, proxyCPU, awsEnv, nil, r.path("guard"), args...)
 	if err != nil {
 		return nil, "", "", err
 	}
@@ -351,7 +349,7 @@ func (r *runner) startAll(ctx context.Context, nginxBin string) error {
 	if err != nil {
 		return err
 	}
-	gp, gURL, _, err := r.startGuard(ctx, "guard", "guard", cfg)
+	gp, gURL, _, err := r.startGuard(ctx, "guard", cfg)
 	if err != nil {
 		return err
 	}
@@ -742,7 +740,7 @@ func (r *runner) retry(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, url, _, err := r.startGuard(ctx, "guard-budget-only", "guard", cfg)
+	p, url, _, err := r.startGuard(ctx, "guard-budget-only", cfg)
 	if err != nil {
 		return err
 	}
@@ -754,9 +752,8 @@ func (r *runner) retry(ctx context.Context) error {
 	return r.setFaults(ctx, `{}`)
 }
 
-// profile (full runs only) takes CPU profiles of the guard with guardprof (the guard plus pprof):
-// one at the latency phases' rate, one at saturation. It writes them and their top functions to
-// WorkDir.
+// profile (full runs only) takes CPU profiles of the guard, started with --pprof: one at the
+// latency phases' rate, one at saturation. It writes them and their top functions to WorkDir.
 func (r *runner) profile(ctx context.Context) error {
 	if !r.prm.profile {
 		return nil
@@ -765,12 +762,12 @@ func (r *runner) profile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, url, admin, err := r.startGuard(ctx, "guardprof", "guardprof", cfg)
+	p, url, admin, err := r.startGuard(ctx, "guard-profile", cfg, "--pprof")
 	if err != nil {
 		return err
 	}
 	defer p.stop()
-	px := routes("guardprof", p, url, true)
+	px := routes("guard-profile", p, url, true)
 	body := filepath.Join(r.dir, "chat.json")
 	loads := []struct {
 		name string
@@ -796,7 +793,7 @@ func (r *runner) profile(ctx context.Context) error {
 		if profErr != nil {
 			return profErr
 		}
-		cmd := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=40", r.path("guardprof"), profPath)
+		cmd := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=40", r.path("guard"), profPath)
 		cmd.Dir = r.root
 		out, err := cmd.Output()
 		if err != nil {
@@ -806,7 +803,7 @@ func (r *runner) profile(ctx context.Context) error {
 		if err := os.WriteFile(topPath, out, 0o644); err != nil {
 			return err
 		}
-		r.logf("guardprof %s: %.0f req/s; CPU profile %s, top functions by cumulative time in %s", l.name, res.RPS, profPath, topPath)
+		r.logf("guard --pprof %s: %.0f req/s; CPU profile %s, top functions by cumulative time in %s", l.name, res.RPS, profPath, topPath)
 	}
 	return nil
 }

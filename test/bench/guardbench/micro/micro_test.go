@@ -46,11 +46,11 @@ func BenchmarkBreakerAdmit(b *testing.B) {
 	br := breaker.New(breakerSettings, time.Now)
 	b.ReportAllocs()
 	for b.Loop() {
-		done, ok := br.Allow()
+		tk, ok := br.Admit()
 		if !ok {
 			b.Fatal("refused")
 		}
-		done(true)
+		tk.Done(true)
 	}
 }
 
@@ -58,8 +58,8 @@ func BenchmarkBreakerAdmit(b *testing.B) {
 func BenchmarkBreakerReject(b *testing.B) {
 	br := breaker.New(breakerSettings, time.Now)
 	for range breakerSettings.ConsecutiveFailures {
-		if done, ok := br.Allow(); ok {
-			done(false)
+		if tk, ok := br.Admit(); ok {
+			tk.Done(false)
 		}
 	}
 	if br.State() != breaker.Open {
@@ -67,7 +67,7 @@ func BenchmarkBreakerReject(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok := br.Allow(); ok {
+		if _, ok := br.Admit(); ok {
 			b.Fatal("admitted")
 		}
 	}

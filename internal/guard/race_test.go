@@ -1,0 +1,7 @@
+//go:build race
+
+package guard
+
+// raceEnabled: the race detector's instrumentation makes values escape, so allocation counts
+// are only checked without it.
+const raceEnabled = true
