@@ -22,7 +22,6 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -210,10 +209,10 @@ func startSource(ctx context.Context, o options, g *guard.Guard, log *slog.Logge
 		return fmt.Errorf("kubernetes client config: %w", err)
 	}
 	cfg.UserAgent = "breakwater-guard"
-	client, err := kubernetes.NewForConfig(cfg)
+	cms, err := configsource.NewConfigMaps(cfg, ns)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
-	go func() { _ = configsource.WatchConfigMap(ctx, client, ns, name, g.Load, log) }()
+	go func() { _ = configsource.WatchConfigMap(ctx, cms, ns, name, g.Load, log) }()
 	return nil
 }

@@ -267,13 +267,13 @@ func (tr Triggers) fire(m TargetMetrics) (string, string) {
 	}
 	if tr.ThrottleRatePercent > 0 {
 		if p := ratePermille(m.Throttles, m.Requests); p >= int64(tr.ThrottleRatePercent)*10 {
-			return ReasonThrottleRateHigh, fmt.Sprintf("throttle rate %s%% of %d requests over %s (trigger %d%%)",
+			return ReasonThrottleRateHigh, fmt.Sprintf("throttle rate %s%% of %d upstream calls over %s (trigger %d%%)",
 				formatPermille(p), m.Requests, tr.Window, tr.ThrottleRatePercent)
 		}
 	}
 	if tr.ErrorRatePercent > 0 {
 		if p := ratePermille(m.Errors, m.Requests); p >= int64(tr.ErrorRatePercent)*10 {
-			return ReasonErrorRateHigh, fmt.Sprintf("error rate %s%% of %d requests over %s (trigger %d%%)",
+			return ReasonErrorRateHigh, fmt.Sprintf("error rate %s%% of %d upstream calls over %s (trigger %d%%)",
 				formatPermille(p), m.Requests, tr.Window, tr.ErrorRatePercent)
 		}
 	}

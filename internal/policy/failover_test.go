@@ -170,7 +170,7 @@ func TestFailoverMessage(t *testing.T) {
 	in.Targets[0].Metrics = &TargetMetrics{Requests: 400, Throttles: 50}
 	in.Targets[1].HeadroomPercent = new(int32(30))
 	got := Failover(in)
-	want := "Moved 30 points from a to b, 20 points from a to c: a: throttle rate 12.5% of 400 requests over 2m0s (trigger 5%). Weights now a 50, b 30, c 20."
+	want := "Moved 30 points from a to b, 20 points from a to c: a: throttle rate 12.5% of 400 upstream calls over 2m0s (trigger 5%). Weights now a 50, b 30, c 20."
 	if got.Message != want {
 		t.Errorf("message:\n got %s\nwant %s", got.Message, want)
 	}

@@ -22,7 +22,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/breakwater-dev/breakwater/internal/guardconfig"
 )
@@ -74,8 +73,7 @@ func WatchFile(ctx context.Context, path string, interval time.Duration, load Lo
 // it, until ctx ends. It gets the object, then watches it by name from that resourceVersion, and
 // gets it again whenever the watch ends or expires. A missing ConfigMap or key is logged and
 // waited for; a deleted one leaves the last good config in force.
-func WatchConfigMap(ctx context.Context, client kubernetes.Interface, namespace, name string, load LoadFunc, log *slog.Logger) error {
-	cms := client.CoreV1().ConfigMaps(namespace)
+func WatchConfigMap(ctx context.Context, cms ConfigMaps, namespace, name string, load LoadFunc, log *slog.Logger) error {
 	d := &dedupe{load: load}
 	backoff := time.Second
 	wait := func() bool {
@@ -112,7 +110,7 @@ func WatchConfigMap(ctx context.Context, client kubernetes.Interface, namespace,
 		}
 		apply(cm)
 		backoff = time.Second
-		if err := watchOnce(ctx, client, namespace, name, cm.ResourceVersion, apply, log); err != nil && ctx.Err() == nil {
+		if err := watchOnce(ctx, cms, namespace, name, cm.ResourceVersion, apply, log); err != nil && ctx.Err() == nil {
 			log.Info("Watch of the guard ConfigMap ended, getting it again", "namespace", namespace, "name", name, "reason", err.Error())
 			if !wait() {
 				break
@@ -125,9 +123,9 @@ func WatchConfigMap(ctx context.Context, client kubernetes.Interface, namespace,
 // errGone says the watch's resourceVersion expired: get the object again.
 var errGone = errors.New("resource version expired")
 
-func watchOnce(ctx context.Context, client kubernetes.Interface, namespace, name, rv string, apply func(*corev1.ConfigMap), log *slog.Logger) error {
+func watchOnce(ctx context.Context, cms ConfigMaps, namespace, name, rv string, apply func(*corev1.ConfigMap), log *slog.Logger) error {
 	timeout := int64(300 + rand.IntN(300)) // spread re-watches of many guards over time
-	w, err := client.CoreV1().ConfigMaps(namespace).Watch(ctx, metav1.ListOptions{
+	w, err := cms.Watch(ctx, metav1.ListOptions{
 		FieldSelector:       fields.OneTermEqualSelector("metadata.name", name).String(),
 		ResourceVersion:     rv,
 		AllowWatchBookmarks: true,

@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -126,7 +127,8 @@ func TestWatchConfigMapWithResourceNamesRole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	guardClient, err := kubernetes.NewForConfig(user.Config())
+	// The guard's own client (core/v1 only), with the guard's RBAC.
+	guardClient, err := NewConfigMaps(user.Config(), ns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,9 +163,9 @@ func TestWatchConfigMapWithResourceNamesRole(t *testing.T) {
 		t.Fatalf("after re-create = %q, want v3", got)
 	}
 	// Another ConfigMap in the namespace is neither readable nor seen.
-	_, err = guardClient.CoreV1().ConfigMaps(ns).Get(ctx, "other", metav1.GetOptions{})
-	if err == nil {
-		t.Error("the guard's credentials can read another ConfigMap")
+	_, err = guardClient.Get(ctx, "other", metav1.GetOptions{})
+	if !apierrors.IsForbidden(err) {
+		t.Errorf("reading another ConfigMap with the guard's credentials: %v, want Forbidden", err)
 	}
 	cancel()
 	<-done
