@@ -56,6 +56,8 @@ test: verify-generated vet envtest ## Run every test: unit, envtest (real kube-a
 	hack/verify-kustomize.sh "$$assets/kubectl"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v '/test/e2e$$') && \
+	echo "Allocation tests (without the race detector, which allocates on its own):" && \
+	go test -count=1 -run 'Allocs' ./internal/guard/... && \
 	echo "End-to-end suite (alone, so that the rest of the suite does not starve its load generators):" && \
 	KUBEBUILDER_ASSETS="$$assets" go test $(GO_TEST_FLAGS) -timeout 20m ./test/e2e/ && \
 	echo "Benchmark smoke run (every figure produced; the values mean nothing here):" && \

@@ -54,7 +54,7 @@ const (
 
 	// Credentials of the simulated AWS account: the guards sign Bedrock calls with them and the
 	// simulator checks the signatures; the manager signs its Bedrock catalogue calls.
-	accessKeyID     = "AKIADEMOBREAKWATER01"
+	accessKeyID     = "demo-access-key-id"
 	secretAccessKey = "demo-secret-access-key-not-a-real-one"
 )
 
