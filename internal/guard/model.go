@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -461,11 +462,15 @@ func (g *Guard) account(x *exchange) {
 			s.costTotal().Add(cost)
 		}
 	}
-	attrs := []any{"endpoint", ep.cfg.Name, "target", targetName, "operation", opName, "outcome", x.outcome,
-		"reason", x.reason, "attempts", x.attempt, "durationMs", time.Since(x.start).Milliseconds()}
+	level, msg := slog.LevelWarn, "Request failed"
 	if x.outcome == metrics.OutcomeSuccess || x.outcome == metrics.OutcomeClientError || x.outcome == metrics.OutcomeCanceled {
-		g.log.Debug("Request finished", attrs...)
-	} else {
-		g.log.Warn("Request failed", attrs...)
+		level, msg = slog.LevelDebug, "Request finished"
 	}
+	// Checked first: building the attributes costs allocations on every request, and the debug
+	// line of a success is off by default.
+	if !g.log.Enabled(x.r.Context(), level) {
+		return
+	}
+	g.log.Log(x.r.Context(), level, msg, "endpoint", ep.cfg.Name, "target", targetName, "operation", opName,
+		"outcome", x.outcome, "reason", x.reason, "attempts", x.attempt, "durationMs", time.Since(x.start).Milliseconds())
 }
