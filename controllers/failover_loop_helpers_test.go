@@ -105,6 +105,7 @@ func TestTruncate(t *testing.T) {
 
 // keyedSource answers every per-target query from fixed maps; nil maps are queries with no data.
 type keyedSource struct {
+	NoMetrics
 	rate, errs, throttles, p99 map[promsource.Key]float64
 }
 
@@ -131,30 +132,6 @@ func (s keyedSource) ThrottleRatio(context.Context, promsource.Scope) (promsourc
 
 func (s keyedSource) LatencyP99(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
 	return keyed(s.p99)
-}
-
-func (s keyedSource) TokensPerMinute(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return keyed(nil)
-}
-
-func (s keyedSource) CostPerMinute(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return keyed(nil)
-}
-
-func (s keyedSource) TokensToday(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return keyed(nil)
-}
-
-func (s keyedSource) CostToday(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return keyed(nil)
-}
-
-func (s keyedSource) WorkloadTokensPerMinute(context.Context, promsource.Scope) (promsource.Result[promsource.WorkloadKey], error) {
-	return promsource.Result[promsource.WorkloadKey]{}, nil
-}
-
-func (s keyedSource) WorkloadCostPerMinute(context.Context, promsource.Scope) (promsource.Result[promsource.WorkloadKey], error) {
-	return promsource.Result[promsource.WorkloadKey]{}, nil
 }
 
 // TestTargetMetrics checks how silence is read: idle for a target without weight or beside a

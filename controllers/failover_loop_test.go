@@ -34,6 +34,7 @@ type flFigures struct {
 
 // flMetrics is a promsource.Source whose answers the test sets step by step.
 type flMetrics struct {
+	controllers.NoMetrics
 	mu      sync.Mutex
 	targets map[promsource.Key]flFigures
 	err     error
@@ -99,26 +100,6 @@ func (f *flMetrics) LatencyP99(_ context.Context, s promsource.Scope) (promsourc
 
 func (f *flMetrics) TokensPerMinute(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
 	return f.per(s, func(x flFigures) float64 { return x.rps * 60 * 500 }, false)
-}
-
-func (f *flMetrics) CostPerMinute(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return promsource.Result[promsource.Key]{}, nil
-}
-
-func (f *flMetrics) TokensToday(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return promsource.Result[promsource.Key]{}, nil
-}
-
-func (f *flMetrics) CostToday(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return promsource.Result[promsource.Key]{}, nil
-}
-
-func (f *flMetrics) WorkloadTokensPerMinute(context.Context, promsource.Scope) (promsource.Result[promsource.WorkloadKey], error) {
-	return promsource.Result[promsource.WorkloadKey]{}, nil
-}
-
-func (f *flMetrics) WorkloadCostPerMinute(context.Context, promsource.Scope) (promsource.Result[promsource.WorkloadKey], error) {
-	return promsource.Result[promsource.WorkloadKey]{}, nil
 }
 
 // flCatalog serves the model in the regions it lists.

@@ -43,6 +43,7 @@ import (
 // cost today and cost per minute) the test sets per namespace and endpoint; an endpoint with no
 // value has no data, and failing makes every query fail.
 type fakeUsage struct {
+	controllers.NoMetrics
 	mu      sync.Mutex
 	figures map[string]map[promsource.Key]float64 // by promsource query name
 	failing bool
@@ -118,35 +119,6 @@ func (f *fakeUsage) CostToday(_ context.Context, s promsource.Scope) (promsource
 
 func (f *fakeUsage) CostPerMinute(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
 	return f.answer(promsource.QueryCostPerMinute, s)
-}
-
-// AttemptRate answers as RequestRate: in these fakes every request is one attempt.
-func (f *fakeUsage) AttemptRate(ctx context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return f.RequestRate(ctx, s)
-}
-
-func (f *fakeUsage) RequestRate(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return promsource.Result[promsource.Key]{}, nil
-}
-
-func (f *fakeUsage) ErrorRatio(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return promsource.Result[promsource.Key]{}, nil
-}
-
-func (f *fakeUsage) ThrottleRatio(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return promsource.Result[promsource.Key]{}, nil
-}
-
-func (f *fakeUsage) LatencyP99(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return promsource.Result[promsource.Key]{}, nil
-}
-
-func (f *fakeUsage) WorkloadTokensPerMinute(context.Context, promsource.Scope) (promsource.Result[promsource.WorkloadKey], error) {
-	return promsource.Result[promsource.WorkloadKey]{}, nil
-}
-
-func (f *fakeUsage) WorkloadCostPerMinute(context.Context, promsource.Scope) (promsource.Result[promsource.WorkloadKey], error) {
-	return promsource.Result[promsource.WorkloadKey]{}, nil
 }
 
 // loopEnv is a control plane with a manager running the loops on the fake source and clock.
