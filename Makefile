@@ -7,6 +7,12 @@ SHELL := /usr/bin/env bash -o pipefail
 BIN ?= $(CURDIR)/bin
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 CONTROLLER_GEN ?= $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+HELM_VERSION ?= v3.22.0
+HELM ?= $(BIN)/helm-$(HELM_VERSION)
+# What helm's own Makefile stamps in: its version, and the Kubernetes version it assumes without a
+# cluster (`helm template`, `helm lint`), that of the client-go it links (v0.37 for helm v3.22.0).
+HELM_LDFLAGS ?= -s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	$(foreach p,pkg/chartutil pkg/lint/rules,-X helm.sh/helm/v3/$(p).k8sVersionMajor=1 -X helm.sh/helm/v3/$(p).k8sVersionMinor=37)
 # Control-plane versions for envtest; hack/envtest-assets.sh downloads or builds them once.
 K8S_VERSION ?= 1.37.2
 ETCD_VERSION ?= 3.6.16
@@ -23,9 +29,10 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate CRDs (config/crd/bases) and the manager's ClusterRole (config/rbac) from markers.
+manifests: $(CONTROLLER_GEN) ## Generate CRDs (config/crd/bases, copied into charts/breakwater/crds) and the manager's ClusterRole (config/rbac) from markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./api/..." paths="./controllers/..." paths="./internal/webhook/..." paths="./internal/manager/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
+	rm -f charts/breakwater/crds/*.yaml && cp config/crd/bases/*.yaml charts/breakwater/crds/
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods of the API types.
@@ -50,8 +57,8 @@ envtest: ## Provide kube-apiserver, etcd and kubectl for envtest under bin/k8s (
 	@K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest-assets.sh >/dev/null
 
 .PHONY: test
-test: verify-generated vet envtest ## Run every test: unit, envtest (real kube-apiserver + etcd), real Prometheus, kustomize builds.
-	@set -e; assets=$$(K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest-assets.sh); \
+test: verify-generated vet envtest $(HELM) ## Run every test: unit, envtest (real kube-apiserver + etcd), real Prometheus, kustomize builds, the Helm chart, the image.
+	@set -e; export HELM="$(HELM)"; assets=$$(K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest-assets.sh); \
 	prometheus=$$(hack/prometheus.sh); export PROMETHEUS="$$prometheus"; echo "PROMETHEUS=$$PROMETHEUS"; \
 	hack/verify-kustomize.sh "$$assets/kubectl"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
@@ -78,9 +85,18 @@ run: manifests generate ## Run the manager against the current kubeconfig (insta
 dev-cluster: envtest ## Run a local control plane (no cluster needed) with the CRDs and webhook; prints the manager's flags.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go run ./hack/devcluster
 
+.PHONY: image
+image: ## Build the image $(IMG) without a Docker engine into the OCI layout bin/image/oci (docs/install.md#image).
+	go run ./hack/image -out $(BIN)/image/oci -ref $(IMG)
+
 .PHONY: docker-build
-docker-build: ## Build the container image (needs a Docker engine).
+docker-build: ## Build the container image with a Docker engine (the same layout as `make image`).
 	docker build -t $(IMG) .
+
+.PHONY: helm-lint
+helm-lint: $(HELM) ## Lint and render the Helm chart charts/breakwater (test/chart does more).
+	$(HELM) lint --strict charts/breakwater
+	$(HELM) template breakwater charts/breakwater --namespace breakwater-system >/dev/null
 
 ##@ Deployment
 
@@ -120,3 +136,8 @@ $(CONTROLLER_GEN):
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN)/.controller-gen-tmp go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 	mv $(BIN)/.controller-gen-tmp/controller-gen $@ && rm -rf $(BIN)/.controller-gen-tmp
+
+$(HELM):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN)/.helm-tmp go install -trimpath -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(BIN)/.helm-tmp/helm $@ && rm -rf $(BIN)/.helm-tmp
