@@ -307,3 +307,81 @@ func managerContainer(t *testing.T, d *unstructured.Unstructured) map[string]any
 	}
 	return cs[0].(map[string]any)
 }
+
+// TestValues checks the values the production comparison leaves at their defaults.
+func TestValues(t *testing.T) {
+	objs := byKey(template(t, "ops",
+		"image.digest=sha256:"+strings.Repeat("ab", 32), "image.pullPolicy=Always",
+		"nodeSelector.pool=system", "tolerations[0].key=dedicated", "tolerations[0].operator=Exists",
+		"affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=arch",
+		"affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists",
+		"resources.limits.memory=1Gi", "extraArgs[0]=--zap-log-level=debug", "prometheus.url=",
+		"prometheus.sigv4Region=eu-west-1", "podDisruptionBudget.enabled=false", "webhook.failurePolicy=Ignore",
+		"priorityClassName=system-cluster-critical", "topologySpreadConstraints=null",
+	))
+	d := objs["Deployment ops/"+deploymentName]
+	if d == nil {
+		t.Fatal("no Deployment")
+	}
+	c := managerContainer(t, d)
+	image := "ghcr.io/breakwater-dev/breakwater@sha256:" + strings.Repeat("ab", 32)
+	if c["image"] != image || c["imagePullPolicy"] != "Always" {
+		t.Errorf("image %v, pull policy %v; want %s, Always", c["image"], c["imagePullPolicy"], image)
+	}
+	var args []string
+	for _, a := range c["args"].([]any) {
+		args = append(args, a.(string))
+	}
+	want := []string{"--leader-elect", "--metrics-bind-address=:8443", "--health-probe-bind-address=:8081",
+		"--prometheus-sigv4-region=eu-west-1", "--evaluation-interval=30s",
+		"--guard-image=" + image, "--guard-image-pull-policy=Always", "--zap-log-level=debug"}
+	if diff := cmp.Diff(want, args); diff != "" {
+		t.Errorf("args (-want +got):\n%s", diff)
+	}
+	for path, want := range map[string]any{
+		"spec.template.spec.nodeSelector.pool":                    "system",
+		"spec.template.spec.tolerations":                          []any{map[string]any{"key": "dedicated", "operator": "Exists"}},
+		"spec.template.spec.priorityClassName":                    "system-cluster-critical",
+		"spec.template.spec.affinity.nodeAffinity":                nil, // present; content checked below
+		"spec.template.spec.containers.0.resources.limits.memory": "1Gi",
+	} {
+		got, ok := field(d.Object, path)
+		if !ok {
+			t.Errorf("%s is not set", path)
+		} else if want != nil && !cmp.Equal(want, got) {
+			t.Errorf("%s = %v, want %v", path, got, want)
+		}
+	}
+	if _, ok := field(d.Object, "spec.template.spec.topologySpreadConstraints"); ok {
+		t.Error("topologySpreadConstraints=null still renders constraints")
+	}
+	if _, ok := objs["PodDisruptionBudget ops/"+deploymentName]; ok {
+		t.Error("podDisruptionBudget.enabled=false still renders the PodDisruptionBudget")
+	}
+	if fp, _ := field(objs["MutatingWebhookConfiguration /breakwater-mutating-webhook-configuration"].Object, "webhooks.0.failurePolicy"); fp != "Ignore" {
+		t.Errorf("the webhook's failurePolicy = %v, want Ignore", fp)
+	}
+}
+
+// field reads a dotted path of maps and list indexes.
+func field(obj map[string]any, path string) (any, bool) {
+	var cur any = obj
+	for _, p := range strings.Split(path, ".") {
+		switch v := cur.(type) {
+		case map[string]any:
+			var ok bool
+			if cur, ok = v[p]; !ok {
+				return nil, false
+			}
+		case []any:
+			var i int
+			if _, err := fmt.Sscan(p, &i); err != nil || i >= len(v) {
+				return nil, false
+			}
+			cur = v[i]
+		default:
+			return nil, false
+		}
+	}
+	return cur, true
+}
