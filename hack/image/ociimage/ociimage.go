@@ -216,7 +216,8 @@ func layer(files []file) (v1.Layer, error) {
 		return nil, err
 	}
 	data := buf.Bytes()
+	// Compressed once: the digest and the layout's blob are computed from the same gzip stream.
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(data)), nil
-	}, tarball.WithMediaType(types.OCILayer))
+	}, tarball.WithMediaType(types.OCILayer), tarball.WithCompressedCaching)
 }
