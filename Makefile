@@ -86,7 +86,7 @@ dev-cluster: envtest ## Run a local control plane (no cluster needed) with the C
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go run ./hack/devcluster
 
 .PHONY: image
-image: ## Build the image $(IMG) without a Docker engine into the OCI layout bin/image/oci (docs/install.md#image).
+image: ## Build the image $(IMG) without a Docker engine into the OCI layout bin/image/oci (docs/install.md#the-image).
 	go run ./hack/image -out $(BIN)/image/oci -ref $(IMG)
 
 .PHONY: docker-build
