@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -20,52 +18,6 @@ import (
 	"github.com/breakwater-dev/breakwater/internal/policy"
 	"github.com/breakwater-dev/breakwater/internal/promsource"
 )
-
-// steeringPolicy returns the FailoverPolicy whose weights the guards of the endpoint use, or nil:
-// the first by name that is Ready and has weights for every target of the endpoint, as
-// internal/render chooses it. It lists the namespace rather than the field index so that it works
-// with any client, the manager's cache or a direct one.
-func steeringPolicy(ctx context.Context, c client.Reader, me *breakwaterv1alpha1.ModelEndpoint) (*breakwaterv1alpha1.FailoverPolicy, error) {
-	var list breakwaterv1alpha1.FailoverPolicyList
-	if err := c.List(ctx, &list, client.InNamespace(me.Namespace)); err != nil {
-		return nil, fmt.Errorf("listing the FailoverPolicies of %s: %w", me.Namespace, err)
-	}
-	slices.SortFunc(list.Items, func(a, b breakwaterv1alpha1.FailoverPolicy) int { return strings.Compare(a.Name, b.Name) })
-	for i := range list.Items {
-		p := &list.Items[i]
-		if p.Spec.EndpointRef.Name != me.Name || !apimeta.IsStatusConditionTrue(p.Status.Conditions, breakwaterv1alpha1.ConditionReady) {
-			continue
-		}
-		w := map[string]int32{}
-		var sum int32
-		for _, tw := range p.Status.Weights {
-			w[tw.Target] = tw.Weight
-			sum += tw.Weight
-		}
-		complete := len(w) == len(me.Spec.Targets) && sum > 0
-		for _, t := range me.Spec.Targets {
-			_, ok := w[t.Name]
-			complete = complete && ok
-		}
-		if complete {
-			return p, nil
-		}
-	}
-	return nil, nil
-}
-
-// endpointWeights are the policy's weights when one steers the endpoint, else the spec weights
-// as percentages.
-func endpointWeights(me *breakwaterv1alpha1.ModelEndpoint, p *breakwaterv1alpha1.FailoverPolicy) map[string]int32 {
-	if p == nil {
-		return homeWeights(me)
-	}
-	w := map[string]int32{}
-	for _, tw := range p.Status.Weights {
-		w[tw.Target] = tw.Weight
-	}
-	return w
-}
 
 // availability is whether a target can take traffic and why not.
 type availability struct {
@@ -165,6 +117,17 @@ func decimal(v float64) string {
 	s := strconv.FormatFloat(max(v, 0), 'f', 2, 64)
 	s = strings.TrimRight(s, "0")
 	return strings.TrimSuffix(s, ".")
+}
+
+// steeringPolicy returns the FailoverPolicy whose weights the guards of the endpoint use, or nil
+// (policy.SteeringPolicy, the renderer's choice too). It lists the namespace rather than the field
+// index so that it works with any client, the manager's cache or a direct one.
+func steeringPolicy(ctx context.Context, c client.Reader, me *breakwaterv1alpha1.ModelEndpoint) (*breakwaterv1alpha1.FailoverPolicy, error) {
+	var list breakwaterv1alpha1.FailoverPolicyList
+	if err := c.List(ctx, &list, client.InNamespace(me.Namespace)); err != nil {
+		return nil, fmt.Errorf("listing the FailoverPolicies of %s: %w", me.Namespace, err)
+	}
+	return policy.SteeringPolicy(list.Items, me.Name), nil
 }
 
 // figuresWindow is the window of the steering policy's triggers, so that the endpoint's figures

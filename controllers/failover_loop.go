@@ -19,24 +19,6 @@ import (
 	"github.com/breakwater-dev/breakwater/internal/managermetrics"
 	"github.com/breakwater-dev/breakwater/internal/policy"
 	"github.com/breakwater-dev/breakwater/internal/promsource"
-	"github.com/breakwater-dev/breakwater/internal/render"
-)
-
-// Condition type and reasons of the failover loop that api/v1alpha1 does not define. They are
-// part of the status API like the ones there: do not rename them.
-const (
-	// ConditionTargetsValidated says whether the Bedrock catalogue confirmed that every target of
-	// the policy serves its model in its region; traffic never moves onto a target it did not
-	// confirm while requireValidatedTargets is true.
-	ConditionTargetsValidated = "TargetsValidated"
-	// ReasonTargetsServed: every target is confirmed (or no catalogue applies to its provider).
-	ReasonTargetsServed = "TargetsServed"
-	// ReasonTargetNotServed: the catalogue says a target's region does not serve its model.
-	ReasonTargetNotServed = "TargetNotServed"
-	// ReasonValidationUnavailable: no catalogue is configured, or it could not be read.
-	ReasonValidationUnavailable = "ValidationUnavailable"
-	// ReasonMetricsRead: the metric source answered the policy's queries.
-	ReasonMetricsRead = "MetricsRead"
 )
 
 // maxShiftMessage is the API's bound on status.lastShift.message.
@@ -63,7 +45,7 @@ type failoverOutcome struct {
 }
 
 // held is the outcome of an evaluation that could not read its metrics.
-var held = failoverOutcome{decision: managermetrics.DecisionHold, reason: policy.ReasonMetricsUnavailable}
+var held = failoverOutcome{decision: managermetrics.DecisionHold, reason: breakwaterv1alpha1.ReasonMetricsUnavailable}
 
 // evaluateFailover is the failover control loop's step for a Ready policy: gather the weights,
 // validations and metrics, call policy.Failover and write the plan into p.Status. On a metric
@@ -72,8 +54,8 @@ func (r *FailoverPolicyReconciler) evaluateFailover(ctx context.Context, p *brea
 	// metav1.Time keeps whole seconds: deciding on the stored precision keeps the cooldown
 	// arithmetic of this evaluation and the next one identical.
 	now := r.sources.now().UTC().Truncate(time.Second)
-	current := currentWeights(p.Status.Weights, me)
-	home := homeWeights(me)
+	current := policy.CurrentWeights(p.Status.Weights, me.Spec.Targets)
+	home := policy.HomeWeights(me.Spec.Targets)
 	validated, validation := r.validateTargets(ctx, p, me)
 	setConditions(&p.Status.Conditions, p.Generation, validation)
 	writeWeights(p, current)
@@ -101,11 +83,11 @@ func (r *FailoverPolicyReconciler) evaluateFailover(ctx context.Context, p *brea
 	for _, name := range p.Spec.Targets {
 		in.Targets = append(in.Targets, policy.TargetInput{
 			Name: name, Weight: current[name], HomeWeight: home[name], Validated: validated[name],
-			Metrics: metrics[name], HeadroomPercent: headroom[name], HealthySince: healthySince(p, name, in, window),
+			Metrics: metrics[name], HeadroomPercent: headroom[name], HealthySince: policy.HealthySince(p.CreationTimestamp.Time, p.Status.LastShift, name, in.StablePeriod, window),
 		})
 	}
 	plan := policy.Failover(in)
-	if plan.Reason == policy.ReasonMetricsUnavailable {
+	if plan.Reason == breakwaterv1alpha1.ReasonMetricsUnavailable {
 		// Some target with traffic has no data: hold everything, FailedOver included, as for a
 		// failed source.
 		setConditions(&p.Status.Conditions, p.Generation, metav1.Condition{Type: breakwaterv1alpha1.ConditionMetricsAvailable,
@@ -117,7 +99,7 @@ func (r *FailoverPolicyReconciler) evaluateFailover(ctx context.Context, p *brea
 		msg += "; the metric source warned: " + strings.Join(warnings, "; ")
 	}
 	setConditions(&p.Status.Conditions, p.Generation, metav1.Condition{Type: breakwaterv1alpha1.ConditionMetricsAvailable,
-		Status: metav1.ConditionTrue, Reason: ReasonMetricsRead, Message: msg})
+		Status: metav1.ConditionTrue, Reason: breakwaterv1alpha1.ReasonMetricsRead, Message: msg})
 	return applyFailoverPlan(p, me, plan, current, home)
 }
 
@@ -127,7 +109,7 @@ func (r *FailoverPolicyReconciler) evaluateFailover(ctx context.Context, p *brea
 func applyFailoverPlan(p *breakwaterv1alpha1.FailoverPolicy, me *breakwaterv1alpha1.ModelEndpoint, plan policy.FailoverPlan, current, home map[string]int32) failoverOutcome {
 	weights := current
 	if plan.Apply {
-		weights = mergePlan(current, plan.Weights, p.Spec.Targets)
+		weights = policy.MergeWeights(current, plan.Weights, p.Spec.Targets)
 	}
 	writeWeights(p, weights)
 	out := failoverOutcome{decision: managermetrics.DecisionHold, reason: plan.Reason}
@@ -137,7 +119,7 @@ func applyFailoverPlan(p *breakwaterv1alpha1.FailoverPolicy, me *breakwaterv1alp
 		out.shadow = !plan.Apply
 		p.Status.LastShift = out.shift
 		out.decision = managermetrics.DecisionShift
-		if plan.Reason == policy.ReasonFailback {
+		if plan.Reason == breakwaterv1alpha1.ReasonFailback {
 			out.decision = managermetrics.DecisionFailback
 		}
 	}
@@ -173,96 +155,6 @@ func eventTypeOf(c *metav1.Condition) string {
 		return corev1.EventTypeWarning
 	}
 	return corev1.EventTypeNormal
-}
-
-// currentWeights are status.weights when they name exactly the endpoint's targets and sum to 100;
-// otherwise (first evaluation, or the endpoint's targets changed since) the endpoint's spec weights
-// as percentages, which is also what the guards use until a policy's weights apply.
-func currentWeights(status []breakwaterv1alpha1.TargetWeight, me *breakwaterv1alpha1.ModelEndpoint) map[string]int32 {
-	if len(status) == len(me.Spec.Targets) {
-		w := make(map[string]int32, len(status))
-		var sum int32
-		for _, tw := range status {
-			w[tw.Target] = tw.Weight
-			sum += tw.Weight
-		}
-		ok := sum == 100
-		for _, t := range me.Spec.Targets {
-			_, found := w[t.Name]
-			ok = ok && found
-		}
-		if ok {
-			return w
-		}
-	}
-	return homeWeights(me)
-}
-
-// homeWeights are the endpoint's spec weights as percentages that sum to 100: where failback
-// returns to.
-func homeWeights(me *breakwaterv1alpha1.ModelEndpoint) map[string]int32 {
-	raw := make([]int32, len(me.Spec.Targets))
-	for i, t := range me.Spec.Targets {
-		raw[i] = render.TargetWeight(t)
-	}
-	w := make(map[string]int32, len(raw))
-	for i, pct := range percentages(raw) {
-		w[me.Spec.Targets[i].Name] = pct
-	}
-	return w
-}
-
-// mergePlan puts the plan's weights of the policy's targets into the endpoint's weights. The plan
-// sums to 100 over the policy's targets; when the policy steers only some of the endpoint's
-// targets, the others keep their weights and the plan is scaled into what they leave.
-func mergePlan(current map[string]int32, plan []breakwaterv1alpha1.TargetWeight, steered []string) map[string]int32 {
-	out := make(map[string]int32, len(current))
-	var fixed int32
-	for name, w := range current {
-		out[name] = w
-		if !slices.Contains(steered, name) {
-			fixed += w
-		}
-	}
-	raw := make([]int32, len(plan))
-	for i, tw := range plan {
-		raw[i] = tw.Weight
-	}
-	for i, w := range apportion(raw, 100-fixed) {
-		out[plan[i].Target] = w
-	}
-	return out
-}
-
-// apportion scales weights to whole numbers that sum to total by largest remainder (earlier
-// entries first on a tie), the rounding policy.Failover uses.
-func apportion(weights []int32, total int32) []int32 {
-	var sum int64
-	for _, w := range weights {
-		sum += int64(w)
-	}
-	out := make([]int32, len(weights))
-	if sum == 0 || total <= 0 {
-		return out
-	}
-	rem := make([]int64, len(weights))
-	var got int64
-	for i, w := range weights {
-		out[i] = int32(int64(w) * int64(total) / sum)
-		rem[i] = int64(w) * int64(total) % sum
-		got += int64(out[i])
-	}
-	for ; got < int64(total); got++ {
-		best := 0
-		for i := range rem {
-			if rem[i] > rem[best] {
-				best = i
-			}
-		}
-		out[best]++
-		rem[best] = -1
-	}
-	return out
 }
 
 // writeWeights sets status.weights in the endpoint's target order, and activeTarget.
@@ -315,36 +207,6 @@ func lastShiftTime(p *breakwaterv1alpha1.FailoverPolicy) time.Time {
 	return p.Status.LastShift.Time.Time
 }
 
-// healthySince stands in for the per-target time of recovery, which the status has no field for
-// (the policy package asks for it to be kept). It is derived from lastShift, so it survives a
-// restart and is the same on every evaluation:
-//
-//   - after a failback step onto the target, the target was stable then: it counts as healthy
-//     since one stable period before that step, so the next step waits only for the cooldown;
-//   - otherwise it counts as healthy since one window after the last shift: a target drained by
-//     that shift gets no new requests, and once the window no longer holds its old failures no
-//     trigger can fire on it, so the stable period runs from there;
-//   - with no shift yet, since the policy was created.
-//
-// The limitation: a target that fired without causing a shift (cooldown, or no room elsewhere)
-// and recovered is taken as healthy since that point too, so failback to it may start sooner than
-// a stable period after its recovery. It still returns at most failback.stepPercent of the
-// traffic, and a target that fires again is moved away within a cooldown.
-func healthySince(p *breakwaterv1alpha1.FailoverPolicy, target string, in policy.FailoverInput, window time.Duration) time.Time {
-	last := p.Status.LastShift
-	if last == nil {
-		return p.CreationTimestamp.Time
-	}
-	if last.Reason == policy.ReasonFailback && last.To == target {
-		stable := in.StablePeriod
-		if stable <= 0 {
-			stable = policy.DefaultStablePeriod
-		}
-		return last.Time.Add(-stable)
-	}
-	return last.Time.Add(window)
-}
-
 // validateTargets asks the catalogue whether each bedrock target's region serves its model. A
 // target that could not be checked counts as not validated; policy.Failover still lets traffic
 // onto it when requireValidatedTargets is false.
@@ -378,7 +240,7 @@ func (r *FailoverPolicyReconciler) validateTargets(ctx context.Context, p *break
 			validated[t.Name] = true
 		}
 	}
-	cond := metav1.Condition{Type: ConditionTargetsValidated, Status: metav1.ConditionTrue, Reason: ReasonTargetsServed,
+	cond := metav1.Condition{Type: breakwaterv1alpha1.ConditionTargetsValidated, Status: metav1.ConditionTrue, Reason: breakwaterv1alpha1.ReasonTargetsServed,
 		Message: fmt.Sprintf("Targets %s serve their models in their regions", namesList(p.Spec.Targets))}
 	if me.Spec.Provider != breakwaterv1alpha1.ProviderBedrock {
 		cond.Message = fmt.Sprintf("No catalogue applies to %s targets; every target is a possible destination", me.Spec.Provider)
@@ -389,14 +251,14 @@ func (r *FailoverPolicyReconciler) validateTargets(ctx context.Context, p *break
 	}
 	switch {
 	case len(notServed) > 0:
-		cond.Status, cond.Reason = metav1.ConditionFalse, ReasonTargetNotServed
+		cond.Status, cond.Reason = metav1.ConditionFalse, breakwaterv1alpha1.ReasonTargetNotServed
 		cond.Message = fmt.Sprintf("Targets %s do not serve their model (%s); %s", namesList(notServed), strings.Join(problems, "; "), onto)
 	case len(unknown) > 0:
 		why := "no Bedrock catalogue is configured"
 		if len(problems) > 0 {
 			why = strings.Join(problems, "; ")
 		}
-		cond.Status, cond.Reason = metav1.ConditionUnknown, ReasonValidationUnavailable
+		cond.Status, cond.Reason = metav1.ConditionUnknown, breakwaterv1alpha1.ReasonValidationUnavailable
 		cond.Message = fmt.Sprintf("Targets %s could not be validated (%s); %s", namesList(unknown), why, onto)
 	}
 	return validated, cond

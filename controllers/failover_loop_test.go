@@ -167,8 +167,8 @@ func newFlFixture(t *testing.T, prefix string, mode bw.Mode) *flFixture {
 	if got := flWeights(f.p); got != "us-east-1=100 eu-west-1=0 us-west-2=0" {
 		t.Fatalf("first weights %s, want the endpoint's spec weights", got)
 	}
-	if tv := apimeta.FindStatusCondition(f.p.Status.Conditions, controllers.ConditionTargetsValidated); tv == nil ||
-		tv.Status != metav1.ConditionUnknown || tv.Reason != controllers.ReasonValidationUnavailable ||
+	if tv := apimeta.FindStatusCondition(f.p.Status.Conditions, bw.ConditionTargetsValidated); tv == nil ||
+		tv.Status != metav1.ConditionUnknown || tv.Reason != bw.ReasonValidationUnavailable ||
 		!strings.Contains(tv.Message, "traffic is never moved onto them") {
 		t.Fatalf("TargetsValidated without a catalogue: %+v", tv)
 	}
@@ -442,8 +442,8 @@ func TestFailoverLoopIncident(t *testing.T) {
 	if fo := apimeta.FindStatusCondition(f.p.Status.Conditions, bw.ConditionFailedOver); fo.Status != metav1.ConditionFalse {
 		t.Errorf("FailedOver at the end: %+v", fo)
 	}
-	if tv := apimeta.FindStatusCondition(f.p.Status.Conditions, controllers.ConditionTargetsValidated); tv == nil ||
-		tv.Reason != controllers.ReasonTargetNotServed || !strings.Contains(tv.Message, "eu-west-1") {
+	if tv := apimeta.FindStatusCondition(f.p.Status.Conditions, bw.ConditionTargetsValidated); tv == nil ||
+		tv.Reason != bw.ReasonTargetNotServed || !strings.Contains(tv.Message, "eu-west-1") {
 		t.Errorf("TargetsValidated: %+v", tv)
 	}
 	if deg := apimeta.FindStatusCondition(f.me.Status.Conditions, bw.ConditionDegraded); deg.Status != metav1.ConditionTrue {

@@ -11,33 +11,6 @@ import (
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
 )
 
-func TestPercentages(t *testing.T) {
-	tests := []struct {
-		in, want []int32
-	}{
-		{[]int32{100, 0}, []int32{100, 0}},
-		{[]int32{100, 100}, []int32{50, 50}},
-		{[]int32{1, 1, 1}, []int32{34, 33, 33}},
-		{[]int32{1, 3}, []int32{25, 75}},
-		{[]int32{2, 1, 1, 1, 1, 1}, []int32{29, 15, 14, 14, 14, 14}},
-		{[]int32{0, 0}, []int32{0, 0}},
-		{nil, []int32{}},
-	}
-	for _, tt := range tests {
-		got := percentages(tt.in)
-		if diff := cmp.Diff(tt.want, got); diff != "" {
-			t.Errorf("percentages(%v) (-want +got):\n%s", tt.in, diff)
-		}
-		var sum int32
-		for _, v := range got {
-			sum += v
-		}
-		if len(tt.in) > 0 && tt.in[0]+tt.in[len(tt.in)-1] > 0 && sum != 100 {
-			t.Errorf("percentages(%v) sum to %d", tt.in, sum)
-		}
-	}
-}
-
 func TestLargest(t *testing.T) {
 	for _, tt := range []struct {
 		in   []int32

@@ -39,37 +39,37 @@ func TestDecideQuotaDailyBudgets(t *testing.T) {
 		"daily budgets measured low: steps down": {
 			previous:  breakwaterv1alpha1.QuotaShedding,
 			usage:     measuredUsage{usage: policy.QuotaUsage{TokensPerMinute: i64(10), TokensToday: i64(1000), CostToday: usd("1")}},
-			wantState: breakwaterv1alpha1.QuotaNormal, wantReason: policy.ReasonWithinLimits,
+			wantState: breakwaterv1alpha1.QuotaNormal, wantReason: breakwaterv1alpha1.ReasonWithinLimits,
 		},
 		"tokens today past the shed threshold": {
 			usage:     measuredUsage{usage: policy.QuotaUsage{TokensPerMinute: i64(10), TokensToday: i64(920_000), CostToday: usd("1")}},
-			wantState: breakwaterv1alpha1.QuotaShedding, wantReason: policy.ReasonShedThresholdReached,
+			wantState: breakwaterv1alpha1.QuotaShedding, wantReason: breakwaterv1alpha1.ReasonShedThresholdReached,
 		},
 		"cost today at the hard limit": {
 			usage:     measuredUsage{usage: policy.QuotaUsage{TokensPerMinute: i64(10), TokensToday: i64(1000), CostToday: usd("250")}},
-			wantState: breakwaterv1alpha1.QuotaExhausted, wantReason: policy.ReasonHardLimitReached,
+			wantState: breakwaterv1alpha1.QuotaExhausted, wantReason: breakwaterv1alpha1.ReasonHardLimitReached,
 		},
 		"cost projected over the budget by 00:00 UTC": {
 			// 100 spent, 0.25/min for the 720 minutes left: 280, 112% of 250.
 			usage: measuredUsage{usage: policy.QuotaUsage{TokensPerMinute: i64(10), TokensToday: i64(1000),
 				CostToday: usd("100"), CostPerMinute: usd("0.25")}},
-			wantState: breakwaterv1alpha1.QuotaWarning, wantReason: policy.ReasonProjectedOverBudget,
+			wantState: breakwaterv1alpha1.QuotaWarning, wantReason: breakwaterv1alpha1.ReasonProjectedOverBudget,
 		},
 		"cost today unmeasured: held": {
 			previous:  breakwaterv1alpha1.QuotaShedding,
 			usage:     measuredUsage{usage: policy.QuotaUsage{TokensPerMinute: i64(10), TokensToday: i64(1000)}},
-			wantState: breakwaterv1alpha1.QuotaShedding, wantReason: policy.ReasonMetricsUnavailable,
+			wantState: breakwaterv1alpha1.QuotaShedding, wantReason: breakwaterv1alpha1.ReasonMetricsUnavailable,
 		},
 		"tokens today partly measured and already over": {
 			usage: measuredUsage{usage: policy.QuotaUsage{TokensPerMinute: i64(10), CostToday: usd("1")},
 				lowerBound: &policy.QuotaUsage{TokensPerMinute: i64(10), TokensToday: i64(990_000), CostToday: usd("1")}},
-			wantState: breakwaterv1alpha1.QuotaShedding, wantReason: policy.ReasonShedThresholdReached,
+			wantState: breakwaterv1alpha1.QuotaShedding, wantReason: breakwaterv1alpha1.ReasonShedThresholdReached,
 		},
 		"tokens today partly measured and low: never relaxes": {
 			previous: breakwaterv1alpha1.QuotaWarning,
 			usage: measuredUsage{usage: policy.QuotaUsage{TokensPerMinute: i64(10), CostToday: usd("1")},
 				lowerBound: &policy.QuotaUsage{TokensPerMinute: i64(10), TokensToday: i64(10), CostToday: usd("1")}},
-			wantState: breakwaterv1alpha1.QuotaWarning, wantReason: policy.ReasonMetricsUnavailable,
+			wantState: breakwaterv1alpha1.QuotaWarning, wantReason: breakwaterv1alpha1.ReasonMetricsUnavailable,
 		},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -24,18 +24,6 @@ import (
 // the quota reacts within a couple of evaluations.
 const defaultQuotaUsageWindow = 2 * time.Minute
 
-// Reasons of the TokenQuota conditions this loop sets besides the API's shared ones.
-const (
-	// reasonUsageMeasured: every endpoint's usage was read from the metric source.
-	reasonUsageMeasured = "UsageMeasured"
-	// reasonServiceQuotaRead: the tokens-per-minute limit was read from AWS Service Quotas.
-	reasonServiceQuotaRead = "ServiceQuotaRead"
-	// reasonServiceQuotaUnavailable: Service Quotas could not be read and no earlier value is known.
-	reasonServiceQuotaUnavailable = "ServiceQuotaUnavailable"
-	// reasonInvalidLimit: a limit of the spec cannot be read (the API server should have refused it).
-	reasonInvalidLimit = "InvalidLimit"
-)
-
 // quotaEndpoints is what gathering learned from the quota's ModelEndpoints.
 type quotaEndpoints struct {
 	missing []string
@@ -105,7 +93,7 @@ func (r *TokenQuotaReconciler) resolveLimit(ctx context.Context, q *breakwaterv1
 	if err != nil && !got.Stale {
 		log.FromContext(ctx).Error(err, "Reading a Service Quotas limit failed", "quota", name)
 		out.condition = metav1.Condition{Type: breakwaterv1alpha1.ConditionLimitResolved, Status: metav1.ConditionFalse,
-			Reason: reasonServiceQuotaUnavailable, Message: fmt.Sprintf("Reading %s failed: %v", name, err)}
+			Reason: breakwaterv1alpha1.ReasonServiceQuotaUnavailable, Message: fmt.Sprintf("Reading %s failed: %v", name, err)}
 		return out
 	}
 	out.tokensPerMinute = int64(math.Floor(got.Value))
@@ -116,7 +104,7 @@ func (r *TokenQuotaReconciler) resolveLimit(ctx context.Context, q *breakwaterv1
 		msg += fmt.Sprintf("; the last refresh failed, this value was read at %s", got.FetchedAt.UTC().Format(time.RFC3339))
 	}
 	out.condition = metav1.Condition{Type: breakwaterv1alpha1.ConditionLimitResolved, Status: metav1.ConditionTrue,
-		Reason: reasonServiceQuotaRead, Message: msg}
+		Reason: breakwaterv1alpha1.ReasonServiceQuotaRead, Message: msg}
 	return out
 }
 
@@ -275,7 +263,7 @@ func (r *TokenQuotaReconciler) measureUsage(ctx context.Context, q *breakwaterv1
 		msg += "; the metric source warned: " + strings.Join(warnings, "; ")
 	}
 	out.condition = metav1.Condition{Type: breakwaterv1alpha1.ConditionMetricsAvailable, Status: metav1.ConditionTrue,
-		Reason: reasonUsageMeasured, Message: msg}
+		Reason: breakwaterv1alpha1.ReasonUsageMeasured, Message: msg}
 	return out
 }
 
@@ -298,8 +286,8 @@ func money(dollars float64) *policy.NanoUSD {
 	return &n
 }
 
-// decideQuota hands the gathered inputs and the state kept in status to policy.QuotaState. When
-// only some endpoints reported, their sum may escalate the quota but never relax it.
+// decideQuota hands the gathered inputs and the state kept in status to policy.QuotaState, which
+// lets the sum of the endpoints that reported escalate the quota but never relax it.
 func decideQuota(q *breakwaterv1alpha1.TokenQuota, limit resolvedLimit, usage measuredUsage, maxOutputTokens int64, now time.Time, minDwell time.Duration) (policy.QuotaPlan, error) {
 	in, err := policy.QuotaSettings(q.Spec)
 	if err != nil {
@@ -313,20 +301,8 @@ func decideQuota(q *breakwaterv1alpha1.TokenQuota, limit resolvedLimit, usage me
 		in.PreviousSince = t.Time
 	}
 	in.MaxOutputTokens = maxOutputTokens
-	plan := policy.QuotaState(in)
-	if usage.lowerBound != nil {
-		partial := in
-		partial.Usage = *usage.lowerBound
-		if p := policy.QuotaState(partial); p.Changed && severity(p.State) > severity(plan.State) {
-			return p, nil
-		}
-	}
-	return plan, nil
-}
-
-func severity(s breakwaterv1alpha1.QuotaState) int {
-	return slices.Index([]breakwaterv1alpha1.QuotaState{breakwaterv1alpha1.QuotaNormal, breakwaterv1alpha1.QuotaWarning,
-		breakwaterv1alpha1.QuotaShedding, breakwaterv1alpha1.QuotaExhausted}, s)
+	in.UsageLowerBound = usage.lowerBound
+	return policy.QuotaState(in), nil
 }
 
 // applyQuotaPlan writes the decided state and the measured figures into status. Figures that
