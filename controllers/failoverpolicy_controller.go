@@ -22,7 +22,7 @@ import (
 
 // FailoverPolicyReconciler checks each FailoverPolicy against its ModelEndpoint and runs the
 // failover control loop: it shifts the endpoint's weights away from targets whose metrics fire a
-// trigger and back once they are stable (failover_loop.go).
+// trigger and back once they are stable (failoverpolicy_loop.go).
 type FailoverPolicyReconciler struct {
 	client.Client
 	status  statusWriter

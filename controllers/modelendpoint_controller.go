@@ -110,3 +110,14 @@ func (r *ModelEndpointReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("modelendpoint").
 		Complete(r)
 }
+
+// steeringPolicy returns the FailoverPolicy whose weights the guards of the endpoint use, or nil
+// (policy.SteeringPolicy, the renderer's choice too). It lists the namespace rather than the field
+// index so that it works with any client, the manager's cache or a direct one.
+func steeringPolicy(ctx context.Context, c client.Reader, me *breakwaterv1alpha1.ModelEndpoint) (*breakwaterv1alpha1.FailoverPolicy, error) {
+	var list breakwaterv1alpha1.FailoverPolicyList
+	if err := c.List(ctx, &list, client.InNamespace(me.Namespace)); err != nil {
+		return nil, fmt.Errorf("listing the FailoverPolicies of %s: %w", me.Namespace, err)
+	}
+	return policy.SteeringPolicy(list.Items, me.Name), nil
+}

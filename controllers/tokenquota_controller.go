@@ -89,7 +89,7 @@ func (r *TokenQuotaReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if scaleErr != nil {
 		return ctrl.Result{}, scaleErr
 	}
-	return ctrl.Result{RequeueAfter: jittered(r.sources.interval())}, nil
+	return ctrl.Result{RequeueAfter: r.sources.requeueAfter()}, nil
 }
 
 // staticLimits describes the spec's static limits for people, tokens per minute first.

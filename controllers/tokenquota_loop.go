@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -360,10 +359,4 @@ func (r *TokenQuotaReconciler) announceState(q *breakwaterv1alpha1.TokenQuota, p
 		eventType = corev1.EventTypeNormal
 	}
 	r.status.recorder.Eventf(q, nil, eventType, plan.Reason, "Quota"+string(plan.State), "%s", plan.Message)
-}
-
-// jittered spreads the next evaluations of many quotas over a tenth of the interval, so they do
-// not all query the metric source at once.
-func jittered(d time.Duration) time.Duration {
-	return d + rand.N(d/10+1)
 }

@@ -15,23 +15,6 @@ import (
 	"github.com/breakwater-dev/breakwater/internal/promsource"
 )
 
-func TestDecimal(t *testing.T) {
-	for v, want := range map[float64]string{0: "0", 0.42: "0.42", 12: "12", 3.5: "3.5", 33.3333: "33.33", -1: "0", 0.004: "0"} {
-		if got := decimal(v); got != want {
-			t.Errorf("decimal(%v) = %q, want %q", v, got, want)
-		}
-	}
-}
-
-func TestTruncate(t *testing.T) {
-	if got := truncate("ab€cd", 6); got != "ab…" {
-		t.Errorf("truncate = %q", got)
-	}
-	if got := truncate("short", 10); got != "short" {
-		t.Errorf("truncate = %q", got)
-	}
-}
-
 // keyedSource answers every per-target query from fixed maps; nil maps are queries with no data.
 type keyedSource struct {
 	NoMetrics
