@@ -34,7 +34,6 @@ type flFigures struct {
 
 // flMetrics is a promsource.Source whose answers the test sets step by step.
 type flMetrics struct {
-	controllers.NoMetrics
 	mu      sync.Mutex
 	targets map[promsource.Key]flFigures
 	err     error
@@ -77,29 +76,23 @@ func (f *flMetrics) per(s promsource.Scope, value func(flFigures) float64, ratio
 	return r, nil
 }
 
-// AttemptRate answers as RequestRate: in these fakes every request is one attempt.
-func (f *flMetrics) AttemptRate(ctx context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return f.RequestRate(ctx, s)
-}
-
-func (f *flMetrics) RequestRate(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return f.per(s, func(x flFigures) float64 { return x.rps }, false)
-}
-
-func (f *flMetrics) ErrorRatio(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return f.per(s, func(x flFigures) float64 { return x.errorRatio }, true)
-}
-
-func (f *flMetrics) ThrottleRatio(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return f.per(s, func(x flFigures) float64 { return x.throttleRatio }, true)
-}
-
-func (f *flMetrics) LatencyP99(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return f.per(s, func(x flFigures) float64 { return x.p99Seconds }, true)
-}
-
-func (f *flMetrics) TokensPerMinute(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return f.per(s, func(x flFigures) float64 { return x.rps * 60 * 500 }, false)
+// Query answers each figure from the targets' figures; attempts are requests (in these fakes every
+// request is one attempt), and a figure the loops do not read has no data.
+func (f *flMetrics) Query(_ context.Context, figure promsource.Figure, s promsource.Scope) (promsource.Result[promsource.Key], error) {
+	switch figure {
+	case promsource.QueryAttemptRate, promsource.QueryRequestRate:
+		return f.per(s, func(x flFigures) float64 { return x.rps }, false)
+	case promsource.QueryErrorRatio:
+		return f.per(s, func(x flFigures) float64 { return x.errorRatio }, true)
+	case promsource.QueryThrottleRatio:
+		return f.per(s, func(x flFigures) float64 { return x.throttleRatio }, true)
+	case promsource.QueryLatencyP99:
+		return f.per(s, func(x flFigures) float64 { return x.p99Seconds }, true)
+	case promsource.QueryTokensPerMinute:
+		return f.per(s, func(x flFigures) float64 { return x.rps * 60 * 500 }, false)
+	default:
+		return promsource.Result[promsource.Key]{}, nil
+	}
 }
 
 // flCatalog serves the model in the regions it lists.

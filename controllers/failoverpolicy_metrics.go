@@ -31,25 +31,25 @@ func (r *FailoverPolicyReconciler) targetMetrics(ctx context.Context, p *breakwa
 	}
 	scope := promsource.Scope{Namespace: p.Namespace, Endpoints: []string{p.Spec.EndpointRef.Name}, Window: window}
 	type query struct {
-		on  bool
-		run func(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error)
-		out *promsource.Result[promsource.Key]
+		on     bool
+		figure promsource.Figure
+		out    *promsource.Result[promsource.Key]
 	}
 	var rate, errs, throttles, p99 promsource.Result[promsource.Key]
 	queries := []query{
 		// Attempts, not finished requests: a target whose every answer is a throttle the guards
 		// route around finishes nothing, and its triggers must still fire.
-		{true, src.AttemptRate, &rate},
-		{tr.ErrorRatePercent > 0, src.ErrorRatio, &errs},
-		{tr.ThrottleRatePercent > 0, src.ThrottleRatio, &throttles},
-		{tr.P99Latency > 0, src.LatencyP99, &p99},
+		{true, promsource.QueryAttemptRate, &rate},
+		{tr.ErrorRatePercent > 0, promsource.QueryErrorRatio, &errs},
+		{tr.ThrottleRatePercent > 0, promsource.QueryThrottleRatio, &throttles},
+		{tr.P99Latency > 0, promsource.QueryLatencyP99, &p99},
 	}
 	var warnings []string
 	for _, q := range queries {
 		if !q.on {
 			continue
 		}
-		res, err := q.run(ctx, scope)
+		res, err := src.Query(ctx, q.figure, scope)
 		if err != nil {
 			r.sources.ManagerMetrics.SourceError(managermetrics.SourcePrometheus)
 			return nil, nil, fmt.Errorf("reading the metrics of endpoint %s: %w", p.Spec.EndpointRef.Name, err)

@@ -17,33 +17,14 @@ import (
 
 // keyedSource answers every per-target query from fixed maps; nil maps are queries with no data.
 type keyedSource struct {
-	NoMetrics
 	rate, errs, throttles, p99 map[promsource.Key]float64
 }
 
-func keyed(m map[promsource.Key]float64) (promsource.Result[promsource.Key], error) {
-	return promsource.Result[promsource.Key]{Values: m}, nil
-}
-
-// AttemptRate answers as RequestRate: in these fakes every request is one attempt.
-func (s keyedSource) AttemptRate(ctx context.Context, sc promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return s.RequestRate(ctx, sc)
-}
-
-func (s keyedSource) RequestRate(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return keyed(s.rate)
-}
-
-func (s keyedSource) ErrorRatio(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return keyed(s.errs)
-}
-
-func (s keyedSource) ThrottleRatio(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return keyed(s.throttles)
-}
-
-func (s keyedSource) LatencyP99(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return keyed(s.p99)
+// Query answers attempts as requests: in these fakes every request is one attempt.
+func (s keyedSource) Query(_ context.Context, figure promsource.Figure, _ promsource.Scope) (promsource.Result[promsource.Key], error) {
+	m := map[promsource.Figure]map[promsource.Key]float64{promsource.QueryAttemptRate: s.rate, promsource.QueryRequestRate: s.rate,
+		promsource.QueryErrorRatio: s.errs, promsource.QueryThrottleRatio: s.throttles, promsource.QueryLatencyP99: s.p99}
+	return promsource.Result[promsource.Key]{Values: m[figure]}, nil
 }
 
 // TestTargetMetrics checks how silence is read: idle for a target without weight or beside a

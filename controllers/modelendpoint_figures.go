@@ -24,8 +24,8 @@ func endpointFigures(ctx context.Context, src Sources, me *breakwaterv1alpha1.Mo
 	}
 	scope := promsource.Scope{Namespace: me.Namespace, Endpoints: []string{me.Name}, Window: window, SumTargets: true}
 	key := promsource.Key{Namespace: me.Namespace, Endpoint: me.Name}
-	read := func(q func(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error)) (float64, bool, error) {
-		r, err := q(ctx, scope)
+	read := func(figure promsource.Figure) (float64, bool, error) {
+		r, err := src.Metrics.Query(ctx, figure, scope)
 		if err != nil {
 			return 0, false, err
 		}
@@ -35,21 +35,21 @@ func endpointFigures(ctx context.Context, src Sources, me *breakwaterv1alpha1.Mo
 	now := metav1.NewTime(src.now().UTC().Truncate(time.Second))
 	f := &breakwaterv1alpha1.TrafficFigures{Window: &metav1.Duration{Duration: window}, UpdatedAt: &now}
 	steps := []struct {
-		query func(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error)
-		set   func(float64)
+		figure promsource.Figure
+		set    func(float64)
 	}{
-		{src.Metrics.RequestRate, func(v float64) { f.RequestsPerSecond = decimal(v) }},
-		{src.Metrics.ErrorRatio, func(v float64) { f.ErrorPercent = decimal(v * 100) }},
-		{src.Metrics.ThrottleRatio, func(v float64) { f.ThrottlePercent = decimal(v * 100) }},
-		{src.Metrics.LatencyP99, func(v float64) {
+		{promsource.QueryRequestRate, func(v float64) { f.RequestsPerSecond = decimal(v) }},
+		{promsource.QueryErrorRatio, func(v float64) { f.ErrorPercent = decimal(v * 100) }},
+		{promsource.QueryThrottleRatio, func(v float64) { f.ThrottlePercent = decimal(v * 100) }},
+		{promsource.QueryLatencyP99, func(v float64) {
 			if !math.IsInf(v, 0) { // above the largest bucket: no figure rather than a made-up one
 				f.P99Latency = &metav1.Duration{Duration: secondsDuration(v).Round(time.Millisecond)}
 			}
 		}},
-		{src.Metrics.TokensPerMinute, func(v float64) { tpm := int64(math.Round(max(v, 0))); f.TokensPerMinute = &tpm }},
+		{promsource.QueryTokensPerMinute, func(v float64) { tpm := int64(math.Round(max(v, 0))); f.TokensPerMinute = &tpm }},
 	}
 	for _, s := range steps {
-		v, ok, err := read(s.query)
+		v, ok, err := read(s.figure)
 		if err != nil {
 			src.ManagerMetrics.SourceError(managermetrics.SourcePrometheus)
 			log.FromContext(ctx).Info("Metric source unavailable; holding the endpoint's figures", "error", err.Error())

@@ -92,12 +92,11 @@ func TestDecideQuotaDailyBudgets(t *testing.T) {
 
 // dailySource answers the quota queries from fixed maps per query name; errs fails a query.
 type dailySource struct {
-	keyedSource
 	figures map[string]map[string]float64 // query → endpoint → value
 	errs    map[string]error
 }
 
-func (s dailySource) answer(query string, sc promsource.Scope) (promsource.Result[promsource.Key], error) {
+func (s dailySource) Query(_ context.Context, query promsource.Figure, sc promsource.Scope) (promsource.Result[promsource.Key], error) {
 	if err := s.errs[query]; err != nil {
 		return promsource.Result[promsource.Key]{}, err
 	}
@@ -106,22 +105,6 @@ func (s dailySource) answer(query string, sc promsource.Scope) (promsource.Resul
 		out.Values[promsource.Key{Namespace: sc.Namespace, Endpoint: ep}] = v
 	}
 	return out, nil
-}
-
-func (s dailySource) TokensPerMinute(_ context.Context, sc promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return s.answer(promsource.QueryTokensPerMinute, sc)
-}
-
-func (s dailySource) TokensToday(_ context.Context, sc promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return s.answer(promsource.QueryTokensToday, sc)
-}
-
-func (s dailySource) CostToday(_ context.Context, sc promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return s.answer(promsource.QueryCostToday, sc)
-}
-
-func (s dailySource) CostPerMinute(_ context.Context, sc promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return s.answer(promsource.QueryCostPerMinute, sc)
 }
 
 // TestMeasureUsageDaily: what is read for daily budgets, how an endpoint without a cost series

@@ -135,9 +135,9 @@ func (f usageFigure) partly(all int) bool {
 }
 
 // readFigure runs one query over the quota's endpoints and sums it per endpoint.
-func readFigure(ctx context.Context, query func(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error),
+func readFigure(ctx context.Context, src promsource.Source, figure promsource.Figure,
 	scope promsource.Scope, warnings *[]string) (usageFigure, map[string]float64) {
-	res, err := query(ctx, scope)
+	res, err := src.Query(ctx, figure, scope)
 	if err != nil {
 		return usageFigure{err: err}, nil
 	}
@@ -178,7 +178,7 @@ func (r *TokenQuotaReconciler) measureUsage(ctx context.Context, q *breakwaterv1
 		r.sources.ManagerMetrics.SourceError(managermetrics.SourcePrometheus)
 		log.FromContext(ctx).Error(err, "Reading token usage failed", "tokenQuota", q.Name, "figure", what)
 	}
-	tpm, _ := readFigure(ctx, src.TokensPerMinute, scope, &warnings)
+	tpm, _ := readFigure(ctx, src, promsource.QueryTokensPerMinute, scope, &warnings)
 	if tpm.err != nil {
 		fail("tokens per minute", tpm.err)
 		return unavailable(fmt.Sprintf("Reading tokens per minute failed (%v); the quota state is held", tpm.err))
@@ -197,7 +197,7 @@ func (r *TokenQuotaReconciler) measureUsage(ctx context.Context, q *breakwaterv1
 	daily := dailyBudgets(q.Spec.Limits)
 	if daily {
 		var tokensPerEndpoint map[string]float64
-		today, tokensPerEndpoint = readFigure(ctx, src.TokensToday, scope, &warnings)
+		today, tokensPerEndpoint = readFigure(ctx, src, promsource.QueryTokensToday, scope, &warnings)
 		if today.err != nil {
 			fail("tokens today", today.err)
 			return unavailable(fmt.Sprintf("Reading tokens since 00:00 UTC failed (%v); the quota state is held", today.err))
@@ -210,7 +210,7 @@ func (r *TokenQuotaReconciler) measureUsage(ctx context.Context, q *breakwaterv1
 		missing = append(missing, today.missing...)
 		if q.Spec.Limits.CostPerDay != nil {
 			var costPerEndpoint map[string]float64
-			cost, costPerEndpoint = readFigure(ctx, src.CostToday, scope, &warnings)
+			cost, costPerEndpoint = readFigure(ctx, src, promsource.QueryCostToday, scope, &warnings)
 			if cost.err != nil {
 				fail("cost today", cost.err)
 				return unavailable(fmt.Sprintf("Reading cost since 00:00 UTC failed (%v); the quota state is held", cost.err))
@@ -224,7 +224,7 @@ func (r *TokenQuotaReconciler) measureUsage(ctx context.Context, q *breakwaterv1
 				partial.CostToday, partly = money(cost.sum), true
 			}
 			// The cost rate only projects the cost to 00:00 UTC: without it, only what was spent counts.
-			if rate, ratePerEndpoint := readFigure(ctx, src.CostPerMinute, scope, &warnings); rate.err != nil {
+			if rate, ratePerEndpoint := readFigure(ctx, src, promsource.QueryCostPerMinute, scope, &warnings); rate.err != nil {
 				fail("cost per minute", rate.err)
 			} else if rate = zeroWhereCounted(rate, ratePerEndpoint, tokensPerEndpoint); rate.measured() {
 				out.usage.CostPerMinute = money(rate.sum)

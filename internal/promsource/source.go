@@ -13,33 +13,18 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// Source is what the control loops read. Every method evaluates one query at the current time.
-// A key missing from a Result means Prometheus had no data for it; it never means zero.
+// Source is what the control loops read: one figure over a scope, evaluated at the current time.
+// A key missing from a Result means Prometheus had no data for it; it never means zero. Each loop
+// asks for the figures it needs by name, so a test's fake answers one method.
 type Source interface {
-	// RequestRate is requests per second.
-	RequestRate(ctx context.Context, s Scope) (Result[Key], error)
-	// AttemptRate is upstream attempts per second, retries and fallbacks included.
-	AttemptRate(ctx context.Context, s Scope) (Result[Key], error)
-	// ErrorRatio is the fraction (0 to 1) of upstream attempts that ended in one of ErrorOutcomes.
-	ErrorRatio(ctx context.Context, s Scope) (Result[Key], error)
-	// ThrottleRatio is the fraction (0 to 1) of upstream attempts the target throttled.
-	ThrottleRatio(ctx context.Context, s Scope) (Result[Key], error)
-	// LatencyP99 is the 99th percentile of request duration in seconds (+Inf above 81.92s).
-	LatencyP99(ctx context.Context, s Scope) (Result[Key], error)
-	// TokensPerMinute is input plus output tokens per minute.
-	TokensPerMinute(ctx context.Context, s Scope) (Result[Key], error)
-	// CostPerMinute is US dollars per minute.
-	CostPerMinute(ctx context.Context, s Scope) (Result[Key], error)
-	// WorkloadTokensPerMinute is input plus output tokens per minute per GenAIWorkload.
-	WorkloadTokensPerMinute(ctx context.Context, s Scope) (Result[WorkloadKey], error)
-	// WorkloadCostPerMinute is US dollars per minute per GenAIWorkload.
-	WorkloadCostPerMinute(ctx context.Context, s Scope) (Result[WorkloadKey], error)
-	// TokensToday is input plus output tokens since 00:00 UTC. s.Window is ignored: the window runs
-	// from 00:00 UTC of the evaluation time (DayWindow).
-	TokensToday(ctx context.Context, s Scope) (Result[Key], error)
-	// CostToday is US dollars since 00:00 UTC, with the window of TokensToday.
-	CostToday(ctx context.Context, s Scope) (Result[Key], error)
+	// Query evaluates figure (one of the Query* names of the per-target figures) over s.
+	Query(ctx context.Context, figure Figure, s Scope) (Result[Key], error)
 }
+
+// Figure names a per-target (or, with Scope.SumTargets, per-endpoint) figure: QueryRequestRate,
+// QueryAttemptRate, QueryErrorRatio, QueryThrottleRatio, QueryLatencyP99, QueryTokensPerMinute,
+// QueryCostPerMinute, QueryTokensToday or QueryCostToday.
+type Figure = string
 
 // Scope chooses the series a query reads and the window it measures over.
 type Scope struct {
@@ -139,59 +124,86 @@ func New(cfg Config) (*Client, error) {
 	return &Client{api: v1.NewAPI(c), timeout: timeout, now: time.Now}, nil
 }
 
-// RequestRate implements Source.
+// RequestRate is requests per second.
 func (c *Client) RequestRate(ctx context.Context, s Scope) (Result[Key], error) {
 	return queryKeys(ctx, c, QueryRequestRate, s, RequestRateQuery)
 }
 
-// AttemptRate implements Source.
+// AttemptRate is upstream attempts per second, retries and fallbacks included.
 func (c *Client) AttemptRate(ctx context.Context, s Scope) (Result[Key], error) {
 	return queryKeys(ctx, c, QueryAttemptRate, s, AttemptRateQuery)
 }
 
-// ErrorRatio implements Source.
+// ErrorRatio is the fraction (0 to 1) of upstream attempts that ended in one of ErrorOutcomes.
 func (c *Client) ErrorRatio(ctx context.Context, s Scope) (Result[Key], error) {
 	return queryKeys(ctx, c, QueryErrorRatio, s, ErrorRatioQuery)
 }
 
-// ThrottleRatio implements Source.
+// ThrottleRatio is the fraction (0 to 1) of upstream attempts the target throttled.
 func (c *Client) ThrottleRatio(ctx context.Context, s Scope) (Result[Key], error) {
 	return queryKeys(ctx, c, QueryThrottleRatio, s, ThrottleRatioQuery)
 }
 
-// LatencyP99 implements Source.
+// LatencyP99 is the 99th percentile of request duration in seconds (+Inf above 81.92s).
 func (c *Client) LatencyP99(ctx context.Context, s Scope) (Result[Key], error) {
 	return queryKeys(ctx, c, QueryLatencyP99, s, LatencyP99Query)
 }
 
-// TokensPerMinute implements Source.
+// TokensPerMinute is input plus output tokens per minute.
 func (c *Client) TokensPerMinute(ctx context.Context, s Scope) (Result[Key], error) {
 	return queryKeys(ctx, c, QueryTokensPerMinute, s, TokensPerMinuteQuery)
 }
 
-// CostPerMinute implements Source.
+// CostPerMinute is US dollars per minute.
 func (c *Client) CostPerMinute(ctx context.Context, s Scope) (Result[Key], error) {
 	return queryKeys(ctx, c, QueryCostPerMinute, s, CostPerMinuteQuery)
 }
 
-// WorkloadTokensPerMinute implements Source.
+// WorkloadTokensPerMinute is input plus output tokens per minute per GenAIWorkload.
 func (c *Client) WorkloadTokensPerMinute(ctx context.Context, s Scope) (Result[WorkloadKey], error) {
 	return queryWorkloads(ctx, c, QueryWorkloadTokensPerMinute, s, WorkloadTokensPerMinuteQuery)
 }
 
-// WorkloadCostPerMinute implements Source.
+// WorkloadCostPerMinute is US dollars per minute per GenAIWorkload.
 func (c *Client) WorkloadCostPerMinute(ctx context.Context, s Scope) (Result[WorkloadKey], error) {
 	return queryWorkloads(ctx, c, QueryWorkloadCostPerMinute, s, WorkloadCostPerMinuteQuery)
 }
 
-// TokensToday implements Source.
+// TokensToday is input plus output tokens since 00:00 UTC. s.Window is ignored: the window runs
+// from 00:00 UTC of the evaluation time (DayWindow).
 func (c *Client) TokensToday(ctx context.Context, s Scope) (Result[Key], error) {
 	return queryToday(ctx, c, QueryTokensToday, s, TokensTodayQuery)
 }
 
-// CostToday implements Source.
+// CostToday is US dollars since 00:00 UTC, with the window of TokensToday.
 func (c *Client) CostToday(ctx context.Context, s Scope) (Result[Key], error) {
 	return queryToday(ctx, c, QueryCostToday, s, CostTodayQuery)
+}
+
+// Query implements Source.
+func (c *Client) Query(ctx context.Context, figure Figure, s Scope) (Result[Key], error) {
+	switch figure {
+	case QueryRequestRate:
+		return c.RequestRate(ctx, s)
+	case QueryAttemptRate:
+		return c.AttemptRate(ctx, s)
+	case QueryErrorRatio:
+		return c.ErrorRatio(ctx, s)
+	case QueryThrottleRatio:
+		return c.ThrottleRatio(ctx, s)
+	case QueryLatencyP99:
+		return c.LatencyP99(ctx, s)
+	case QueryTokensPerMinute:
+		return c.TokensPerMinute(ctx, s)
+	case QueryCostPerMinute:
+		return c.CostPerMinute(ctx, s)
+	case QueryTokensToday:
+		return c.TokensToday(ctx, s)
+	case QueryCostToday:
+		return c.CostToday(ctx, s)
+	default:
+		return Result[Key]{}, fmt.Errorf("promsource: no per-target figure %q", figure)
+	}
 }
 
 // queryToday evaluates a usage-today query with the window from 00:00 UTC of the evaluation time.
