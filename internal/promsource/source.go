@@ -126,37 +126,37 @@ func New(cfg Config) (*Client, error) {
 
 // RequestRate is requests per second.
 func (c *Client) RequestRate(ctx context.Context, s Scope) (Result[Key], error) {
-	return queryKeys(ctx, c, QueryRequestRate, s, RequestRateQuery)
+	return c.Query(ctx, QueryRequestRate, s)
 }
 
 // AttemptRate is upstream attempts per second, retries and fallbacks included.
 func (c *Client) AttemptRate(ctx context.Context, s Scope) (Result[Key], error) {
-	return queryKeys(ctx, c, QueryAttemptRate, s, AttemptRateQuery)
+	return c.Query(ctx, QueryAttemptRate, s)
 }
 
 // ErrorRatio is the fraction (0 to 1) of upstream attempts that ended in one of ErrorOutcomes.
 func (c *Client) ErrorRatio(ctx context.Context, s Scope) (Result[Key], error) {
-	return queryKeys(ctx, c, QueryErrorRatio, s, ErrorRatioQuery)
+	return c.Query(ctx, QueryErrorRatio, s)
 }
 
 // ThrottleRatio is the fraction (0 to 1) of upstream attempts the target throttled.
 func (c *Client) ThrottleRatio(ctx context.Context, s Scope) (Result[Key], error) {
-	return queryKeys(ctx, c, QueryThrottleRatio, s, ThrottleRatioQuery)
+	return c.Query(ctx, QueryThrottleRatio, s)
 }
 
 // LatencyP99 is the 99th percentile of request duration in seconds (+Inf above 81.92s).
 func (c *Client) LatencyP99(ctx context.Context, s Scope) (Result[Key], error) {
-	return queryKeys(ctx, c, QueryLatencyP99, s, LatencyP99Query)
+	return c.Query(ctx, QueryLatencyP99, s)
 }
 
 // TokensPerMinute is input plus output tokens per minute.
 func (c *Client) TokensPerMinute(ctx context.Context, s Scope) (Result[Key], error) {
-	return queryKeys(ctx, c, QueryTokensPerMinute, s, TokensPerMinuteQuery)
+	return c.Query(ctx, QueryTokensPerMinute, s)
 }
 
 // CostPerMinute is US dollars per minute.
 func (c *Client) CostPerMinute(ctx context.Context, s Scope) (Result[Key], error) {
-	return queryKeys(ctx, c, QueryCostPerMinute, s, CostPerMinuteQuery)
+	return c.Query(ctx, QueryCostPerMinute, s)
 }
 
 // WorkloadTokensPerMinute is input plus output tokens per minute per GenAIWorkload.
@@ -172,37 +172,41 @@ func (c *Client) WorkloadCostPerMinute(ctx context.Context, s Scope) (Result[Wor
 // TokensToday is input plus output tokens since 00:00 UTC. s.Window is ignored: the window runs
 // from 00:00 UTC of the evaluation time (DayWindow).
 func (c *Client) TokensToday(ctx context.Context, s Scope) (Result[Key], error) {
-	return queryToday(ctx, c, QueryTokensToday, s, TokensTodayQuery)
+	return c.Query(ctx, QueryTokensToday, s)
 }
 
 // CostToday is US dollars since 00:00 UTC, with the window of TokensToday.
 func (c *Client) CostToday(ctx context.Context, s Scope) (Result[Key], error) {
-	return queryToday(ctx, c, QueryCostToday, s, CostTodayQuery)
+	return c.Query(ctx, QueryCostToday, s)
+}
+
+// figures are the per-target figures Query answers: the PromQL of each, and whether its window
+// runs from 00:00 UTC (DayWindow) instead of the scope's.
+var figures = map[Figure]struct {
+	build func(Scope) string
+	today bool
+}{
+	QueryRequestRate:     {build: RequestRateQuery},
+	QueryAttemptRate:     {build: AttemptRateQuery},
+	QueryErrorRatio:      {build: ErrorRatioQuery},
+	QueryThrottleRatio:   {build: ThrottleRatioQuery},
+	QueryLatencyP99:      {build: LatencyP99Query},
+	QueryTokensPerMinute: {build: TokensPerMinuteQuery},
+	QueryCostPerMinute:   {build: CostPerMinuteQuery},
+	QueryTokensToday:     {build: TokensTodayQuery, today: true},
+	QueryCostToday:       {build: CostTodayQuery, today: true},
 }
 
 // Query implements Source.
 func (c *Client) Query(ctx context.Context, figure Figure, s Scope) (Result[Key], error) {
-	switch figure {
-	case QueryRequestRate:
-		return c.RequestRate(ctx, s)
-	case QueryAttemptRate:
-		return c.AttemptRate(ctx, s)
-	case QueryErrorRatio:
-		return c.ErrorRatio(ctx, s)
-	case QueryThrottleRatio:
-		return c.ThrottleRatio(ctx, s)
-	case QueryLatencyP99:
-		return c.LatencyP99(ctx, s)
-	case QueryTokensPerMinute:
-		return c.TokensPerMinute(ctx, s)
-	case QueryCostPerMinute:
-		return c.CostPerMinute(ctx, s)
-	case QueryTokensToday:
-		return c.TokensToday(ctx, s)
-	case QueryCostToday:
-		return c.CostToday(ctx, s)
-	default:
+	f, ok := figures[figure]
+	switch {
+	case !ok:
 		return Result[Key]{}, fmt.Errorf("promsource: no per-target figure %q", figure)
+	case f.today:
+		return queryToday(ctx, c, figure, s, f.build)
+	default:
+		return queryKeys(ctx, c, figure, s, f.build)
 	}
 }
 
