@@ -1,5 +1,11 @@
 // Package controllers holds one reconciler per Breakwater kind. Reconcilers are thin: they gather
 // inputs, call a pure decision in internal/, and write the result through patches.
+//
+// Files are named <kind>_<step>.go: <kind>_controller.go holds the reconciler and its watches, the
+// other files of a kind the steps of its control loop (failoverpolicy_metrics.go gathers the
+// figures, failoverpolicy_loop.go calls policy.Failover and writes the plan, ...). What several
+// kinds use lives in files named for what it is (client.go, status.go, sources.go, text.go,
+// units.go, weights.go, indexes.go), never in a kind's file.
 package controllers
 
 // The manager reads every Breakwater kind and owns their status; it records Events about them.

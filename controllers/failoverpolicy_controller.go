@@ -17,12 +17,12 @@ import (
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
 	"github.com/breakwater-dev/breakwater/internal/managermetrics"
-	"github.com/breakwater-dev/breakwater/internal/render"
+	"github.com/breakwater-dev/breakwater/internal/policy"
 )
 
 // FailoverPolicyReconciler checks each FailoverPolicy against its ModelEndpoint and runs the
 // failover control loop: it shifts the endpoint's weights away from targets whose metrics fire a
-// trigger and back once they are stable (failover_loop.go).
+// trigger and back once they are stable (failoverpolicy_loop.go).
 type FailoverPolicyReconciler struct {
 	client.Client
 	status  statusWriter
@@ -118,12 +118,11 @@ func planPolicy(p *breakwaterv1alpha1.FailoverPolicy, me *breakwaterv1alpha1.Mod
 	var plan policyPlan
 	names := make([]string, 0, len(me.Spec.Targets))
 	weights := make([]int32, 0, len(me.Spec.Targets))
+	home := policy.HomeWeights(me.Spec.Targets)
 	for _, t := range me.Spec.Targets {
 		names = append(names, t.Name)
-		weights = append(weights, render.TargetWeight(t))
-	}
-	for i, w := range percentages(weights) {
-		plan.weights = append(plan.weights, breakwaterv1alpha1.TargetWeight{Target: names[i], Weight: w})
+		weights = append(weights, policy.TargetWeight(t))
+		plan.weights = append(plan.weights, breakwaterv1alpha1.TargetWeight{Target: t.Name, Weight: home[t.Name]})
 	}
 	if i := largest(weights); i >= 0 {
 		plan.activeTarget = names[i]

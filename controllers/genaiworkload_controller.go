@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -222,18 +221,6 @@ func (r *GenAIWorkloadReconciler) serviceAccount(ctx context.Context, w *breakwa
 		sa = defaultServiceAccount
 	}
 	return sa, nil
-}
-
-// getOptional reads an object that may not exist (yet).
-func getOptional(ctx context.Context, c client.Reader, namespace, name string, obj client.Object) (bool, error) {
-	err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, obj)
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("reading %T %s/%s: %w", obj, namespace, name, err)
-	}
-	return true, nil
 }
 
 // apply writes the ConfigMap, and the Role and RoleBinding once the ServiceAccount is known, with

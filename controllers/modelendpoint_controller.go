@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
+	"github.com/breakwater-dev/breakwater/internal/policy"
 )
 
 // ModelEndpointReconciler reports each ModelEndpoint's targets, their current weights (those of
@@ -35,7 +36,12 @@ func (r *ModelEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	plan := planEndpoint(me.Spec, endpointWeights(me, p), targetAvailability(ctx, r.sources, me))
+	var steering []breakwaterv1alpha1.TargetWeight
+	if p != nil {
+		steering = p.Status.Weights
+	}
+	weights := policy.CurrentWeights(steering, me.Spec.Targets)
+	plan := planEndpoint(me.Spec, weights, targetAvailability(ctx, r.sources, me))
 	me.Status.Targets = plan.targets
 	me.Status.ActiveTarget = plan.activeTarget
 	me.Status.Observed = endpointFigures(ctx, r.sources, me, figuresWindow(p))
@@ -90,49 +96,6 @@ func planEndpoint(spec breakwaterv1alpha1.ModelEndpointSpec, weights map[string]
 	return p
 }
 
-// largest returns the index of the largest weight, the first one on a tie (targets are listed
-// most preferred first), or -1 for none.
-func largest(weights []int32) int {
-	best := -1
-	for i, w := range weights {
-		if best < 0 || w > weights[best] {
-			best = i
-		}
-	}
-	return best
-}
-
-// percentages scales relative weights to whole percentages that sum to 100 (the status promises
-// that), giving the rounding remainder to the largest fractions, earlier targets first on a tie.
-func percentages(weights []int32) []int32 {
-	var total int64
-	for _, w := range weights {
-		total += int64(w)
-	}
-	out := make([]int32, len(weights))
-	if total == 0 {
-		return out
-	}
-	rem := make([]int64, len(weights))
-	var sum int64
-	for i, w := range weights {
-		out[i] = int32(int64(w) * 100 / total)
-		rem[i] = int64(w) * 100 % total
-		sum += int64(out[i])
-	}
-	for ; sum < 100; sum++ {
-		best := 0
-		for i := range rem {
-			if rem[i] > rem[best] {
-				best = i
-			}
-		}
-		out[best]++
-		rem[best] = -1
-	}
-	return out
-}
-
 // SetupWithManager watches ModelEndpoints, and the FailoverPolicies that steer them: a policy's
 // status weights are the endpoint's weights, so every status change of one is watched.
 func (r *ModelEndpointReconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -146,4 +109,15 @@ func (r *ModelEndpointReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controllerOptions).
 		Named("modelendpoint").
 		Complete(r)
+}
+
+// steeringPolicy returns the FailoverPolicy whose weights the guards of the endpoint use, or nil
+// (policy.SteeringPolicy, the renderer's choice too). It lists the namespace rather than the field
+// index so that it works with any client, the manager's cache or a direct one.
+func steeringPolicy(ctx context.Context, c client.Reader, me *breakwaterv1alpha1.ModelEndpoint) (*breakwaterv1alpha1.FailoverPolicy, error) {
+	var list breakwaterv1alpha1.FailoverPolicyList
+	if err := c.List(ctx, &list, client.InNamespace(me.Namespace)); err != nil {
+		return nil, fmt.Errorf("listing the FailoverPolicies of %s: %w", me.Namespace, err)
+	}
+	return policy.SteeringPolicy(list.Items, me.Name), nil
 }

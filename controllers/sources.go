@@ -3,6 +3,8 @@ package controllers
 import (
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/breakwater-dev/breakwater/internal/aws"
 	"github.com/breakwater-dev/breakwater/internal/managermetrics"
 	"github.com/breakwater-dev/breakwater/internal/promsource"
@@ -57,4 +59,13 @@ func (s Sources) now() time.Time {
 		return time.Now()
 	}
 	return s.Now()
+}
+
+// requeueJitter spreads the evaluations of many objects created together over 10% of the
+// interval, so they do not all query Prometheus in the same instant.
+const requeueJitter = 0.1
+
+// requeueAfter is when the next evaluation of a control loop is due.
+func (s Sources) requeueAfter() time.Duration {
+	return wait.Jitter(s.interval(), requeueJitter)
 }

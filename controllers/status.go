@@ -3,15 +3,11 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
@@ -76,17 +72,6 @@ func (s statusWriter) write(ctx context.Context, before, obj client.Object, oldC
 	return nil
 }
 
-// namesList writes names for a condition message: sorted, quoted, comma-separated.
-func namesList(names []string) string {
-	sorted := slices.Clone(names)
-	slices.Sort(sorted)
-	quoted := make([]string, len(sorted))
-	for i, n := range sorted {
-		quoted[i] = fmt.Sprintf("%q", n)
-	}
-	return strings.Join(quoted, ", ")
-}
-
 func readyTrue(message string) metav1.Condition {
 	return metav1.Condition{Type: breakwaterv1alpha1.ConditionReady, Status: metav1.ConditionTrue,
 		Reason: breakwaterv1alpha1.ReasonReconciled, Message: message}
@@ -95,13 +80,4 @@ func readyTrue(message string) metav1.Condition {
 func readyFalse(reason, message string) metav1.Condition {
 	return metav1.Condition{Type: breakwaterv1alpha1.ConditionReady, Status: metav1.ConditionFalse,
 		Reason: reason, Message: message}
-}
-
-// ignoreNotFound drops the error of reading an object that is gone (nothing to reconcile: what it
-// owns goes with it) and gives any other error its context.
-func ignoreNotFound(err error, kind string, req ctrl.Request) error {
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return fmt.Errorf("reading %s %s: %w", kind, req.NamespacedName, err)
 }

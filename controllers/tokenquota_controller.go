@@ -69,7 +69,7 @@ func (r *TokenQuotaReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	quotaPlan, err := decideQuota(q, limit, usage, endpoints.maxOutputTokens, now, r.sources.QuotaMinDwell)
 	if err != nil {
 		// The API server validates costPerDay; a value it let through will not parse on a retry.
-		setConditions(&q.Status.Conditions, q.Generation, readyFalse(reasonInvalidLimit, fmt.Sprintf("spec.%v: fix the value", err)))
+		setConditions(&q.Status.Conditions, q.Generation, readyFalse(breakwaterv1alpha1.ReasonInvalidLimit, fmt.Sprintf("spec.%v: fix the value", err)))
 		return ctrl.Result{}, errors.Join(reconcile.TerminalError(err),
 			r.status.write(ctx, before, q, before.Status.Conditions, q.Status.Conditions))
 	}
@@ -89,7 +89,7 @@ func (r *TokenQuotaReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if scaleErr != nil {
 		return ctrl.Result{}, scaleErr
 	}
-	return ctrl.Result{RequeueAfter: jittered(r.sources.interval())}, nil
+	return ctrl.Result{RequeueAfter: r.sources.requeueAfter()}, nil
 }
 
 // staticLimits describes the spec's static limits for people, tokens per minute first.

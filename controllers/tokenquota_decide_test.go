@@ -39,37 +39,37 @@ func TestDecideQuotaDailyBudgets(t *testing.T) {
 		"daily budgets measured low: steps down": {
 			previous:  breakwaterv1alpha1.QuotaShedding,
 			usage:     measuredUsage{usage: policy.QuotaUsage{TokensPerMinute: i64(10), TokensToday: i64(1000), CostToday: usd("1")}},
-			wantState: breakwaterv1alpha1.QuotaNormal, wantReason: policy.ReasonWithinLimits,
+			wantState: breakwaterv1alpha1.QuotaNormal, wantReason: breakwaterv1alpha1.ReasonWithinLimits,
 		},
 		"tokens today past the shed threshold": {
 			usage:     measuredUsage{usage: policy.QuotaUsage{TokensPerMinute: i64(10), TokensToday: i64(920_000), CostToday: usd("1")}},
-			wantState: breakwaterv1alpha1.QuotaShedding, wantReason: policy.ReasonShedThresholdReached,
+			wantState: breakwaterv1alpha1.QuotaShedding, wantReason: breakwaterv1alpha1.ReasonShedThresholdReached,
 		},
 		"cost today at the hard limit": {
 			usage:     measuredUsage{usage: policy.QuotaUsage{TokensPerMinute: i64(10), TokensToday: i64(1000), CostToday: usd("250")}},
-			wantState: breakwaterv1alpha1.QuotaExhausted, wantReason: policy.ReasonHardLimitReached,
+			wantState: breakwaterv1alpha1.QuotaExhausted, wantReason: breakwaterv1alpha1.ReasonHardLimitReached,
 		},
 		"cost projected over the budget by 00:00 UTC": {
 			// 100 spent, 0.25/min for the 720 minutes left: 280, 112% of 250.
 			usage: measuredUsage{usage: policy.QuotaUsage{TokensPerMinute: i64(10), TokensToday: i64(1000),
 				CostToday: usd("100"), CostPerMinute: usd("0.25")}},
-			wantState: breakwaterv1alpha1.QuotaWarning, wantReason: policy.ReasonProjectedOverBudget,
+			wantState: breakwaterv1alpha1.QuotaWarning, wantReason: breakwaterv1alpha1.ReasonProjectedOverBudget,
 		},
 		"cost today unmeasured: held": {
 			previous:  breakwaterv1alpha1.QuotaShedding,
 			usage:     measuredUsage{usage: policy.QuotaUsage{TokensPerMinute: i64(10), TokensToday: i64(1000)}},
-			wantState: breakwaterv1alpha1.QuotaShedding, wantReason: policy.ReasonMetricsUnavailable,
+			wantState: breakwaterv1alpha1.QuotaShedding, wantReason: breakwaterv1alpha1.ReasonMetricsUnavailable,
 		},
 		"tokens today partly measured and already over": {
 			usage: measuredUsage{usage: policy.QuotaUsage{TokensPerMinute: i64(10), CostToday: usd("1")},
 				lowerBound: &policy.QuotaUsage{TokensPerMinute: i64(10), TokensToday: i64(990_000), CostToday: usd("1")}},
-			wantState: breakwaterv1alpha1.QuotaShedding, wantReason: policy.ReasonShedThresholdReached,
+			wantState: breakwaterv1alpha1.QuotaShedding, wantReason: breakwaterv1alpha1.ReasonShedThresholdReached,
 		},
 		"tokens today partly measured and low: never relaxes": {
 			previous: breakwaterv1alpha1.QuotaWarning,
 			usage: measuredUsage{usage: policy.QuotaUsage{TokensPerMinute: i64(10), CostToday: usd("1")},
 				lowerBound: &policy.QuotaUsage{TokensPerMinute: i64(10), TokensToday: i64(10), CostToday: usd("1")}},
-			wantState: breakwaterv1alpha1.QuotaWarning, wantReason: policy.ReasonMetricsUnavailable,
+			wantState: breakwaterv1alpha1.QuotaWarning, wantReason: breakwaterv1alpha1.ReasonMetricsUnavailable,
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -92,12 +92,11 @@ func TestDecideQuotaDailyBudgets(t *testing.T) {
 
 // dailySource answers the quota queries from fixed maps per query name; errs fails a query.
 type dailySource struct {
-	keyedSource
 	figures map[string]map[string]float64 // query → endpoint → value
 	errs    map[string]error
 }
 
-func (s dailySource) answer(query string, sc promsource.Scope) (promsource.Result[promsource.Key], error) {
+func (s dailySource) Query(_ context.Context, query promsource.Figure, sc promsource.Scope) (promsource.Result[promsource.Key], error) {
 	if err := s.errs[query]; err != nil {
 		return promsource.Result[promsource.Key]{}, err
 	}
@@ -106,22 +105,6 @@ func (s dailySource) answer(query string, sc promsource.Scope) (promsource.Resul
 		out.Values[promsource.Key{Namespace: sc.Namespace, Endpoint: ep}] = v
 	}
 	return out, nil
-}
-
-func (s dailySource) TokensPerMinute(_ context.Context, sc promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return s.answer(promsource.QueryTokensPerMinute, sc)
-}
-
-func (s dailySource) TokensToday(_ context.Context, sc promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return s.answer(promsource.QueryTokensToday, sc)
-}
-
-func (s dailySource) CostToday(_ context.Context, sc promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return s.answer(promsource.QueryCostToday, sc)
-}
-
-func (s dailySource) CostPerMinute(_ context.Context, sc promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return s.answer(promsource.QueryCostPerMinute, sc)
 }
 
 // TestMeasureUsageDaily: what is read for daily budgets, how an endpoint without a cost series

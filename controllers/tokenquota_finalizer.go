@@ -20,10 +20,6 @@ import (
 // would leave its workloads scaled down with nobody to restore them.
 const FinalizerRestoreWorkloads = "breakwater.dev/restore-workloads"
 
-// reasonQuotaDeleted is the reason of a workload's Shed condition after the quota that shed it was
-// deleted and it was restored.
-const reasonQuotaDeleted = "QuotaDeleted"
-
 // The manager adds and removes its finalizer on TokenQuotas (a metadata patch; the spec stays the
 // user's).
 // +kubebuilder:rbac:groups=breakwater.dev,resources=tokenquotas,verbs=patch
@@ -66,9 +62,9 @@ func (r *TokenQuotaReconciler) finalize(ctx context.Context, q *breakwaterv1alph
 		res, err := r.scalerFor().Restore(ctx, qw.target)
 		if err == nil {
 			log.FromContext(ctx).Info("Restored a workload of a deleted TokenQuota", "genAIWorkload", klog.KObj(qw.w), "outcome", res.Outcome, "to", res.To)
-			err = r.recordRestore(ctx, qw, reasonQuotaDeleted, fmt.Sprintf("Restored %s because TokenQuota %s was deleted: %s", qw.target, q.Name, res.Message), now)
+			err = r.recordRestore(ctx, qw, breakwaterv1alpha1.ReasonQuotaDeleted, fmt.Sprintf("Restored %s because TokenQuota %s was deleted: %s", qw.target, q.Name, res.Message), now)
 		}
-		r.sources.ManagerMetrics.Action(managermetrics.ActionScaleUp, reasonQuotaDeleted, resultOf(false, err))
+		r.sources.ManagerMetrics.Action(managermetrics.ActionScaleUp, breakwaterv1alpha1.ReasonQuotaDeleted, resultOf(false, err))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("restoring %s of deleted TokenQuota %s: %w", qw.target, client.ObjectKeyFromObject(q), err))
 		}

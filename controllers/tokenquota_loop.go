@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -23,18 +22,6 @@ import (
 // Sources.QuotaUsageWindow says otherwise: long enough to hold several scrapes, short enough that
 // the quota reacts within a couple of evaluations.
 const defaultQuotaUsageWindow = 2 * time.Minute
-
-// Reasons of the TokenQuota conditions this loop sets besides the API's shared ones.
-const (
-	// reasonUsageMeasured: every endpoint's usage was read from the metric source.
-	reasonUsageMeasured = "UsageMeasured"
-	// reasonServiceQuotaRead: the tokens-per-minute limit was read from AWS Service Quotas.
-	reasonServiceQuotaRead = "ServiceQuotaRead"
-	// reasonServiceQuotaUnavailable: Service Quotas could not be read and no earlier value is known.
-	reasonServiceQuotaUnavailable = "ServiceQuotaUnavailable"
-	// reasonInvalidLimit: a limit of the spec cannot be read (the API server should have refused it).
-	reasonInvalidLimit = "InvalidLimit"
-)
 
 // quotaEndpoints is what gathering learned from the quota's ModelEndpoints.
 type quotaEndpoints struct {
@@ -105,7 +92,7 @@ func (r *TokenQuotaReconciler) resolveLimit(ctx context.Context, q *breakwaterv1
 	if err != nil && !got.Stale {
 		log.FromContext(ctx).Error(err, "Reading a Service Quotas limit failed", "quota", name)
 		out.condition = metav1.Condition{Type: breakwaterv1alpha1.ConditionLimitResolved, Status: metav1.ConditionFalse,
-			Reason: reasonServiceQuotaUnavailable, Message: fmt.Sprintf("Reading %s failed: %v", name, err)}
+			Reason: breakwaterv1alpha1.ReasonServiceQuotaUnavailable, Message: fmt.Sprintf("Reading %s failed: %v", name, err)}
 		return out
 	}
 	out.tokensPerMinute = int64(math.Floor(got.Value))
@@ -116,7 +103,7 @@ func (r *TokenQuotaReconciler) resolveLimit(ctx context.Context, q *breakwaterv1
 		msg += fmt.Sprintf("; the last refresh failed, this value was read at %s", got.FetchedAt.UTC().Format(time.RFC3339))
 	}
 	out.condition = metav1.Condition{Type: breakwaterv1alpha1.ConditionLimitResolved, Status: metav1.ConditionTrue,
-		Reason: reasonServiceQuotaRead, Message: msg}
+		Reason: breakwaterv1alpha1.ReasonServiceQuotaRead, Message: msg}
 	return out
 }
 
@@ -148,9 +135,9 @@ func (f usageFigure) partly(all int) bool {
 }
 
 // readFigure runs one query over the quota's endpoints and sums it per endpoint.
-func readFigure(ctx context.Context, query func(context.Context, promsource.Scope) (promsource.Result[promsource.Key], error),
+func readFigure(ctx context.Context, src promsource.Source, figure promsource.Figure,
 	scope promsource.Scope, warnings *[]string) (usageFigure, map[string]float64) {
-	res, err := query(ctx, scope)
+	res, err := src.Query(ctx, figure, scope)
 	if err != nil {
 		return usageFigure{err: err}, nil
 	}
@@ -191,7 +178,7 @@ func (r *TokenQuotaReconciler) measureUsage(ctx context.Context, q *breakwaterv1
 		r.sources.ManagerMetrics.SourceError(managermetrics.SourcePrometheus)
 		log.FromContext(ctx).Error(err, "Reading token usage failed", "tokenQuota", q.Name, "figure", what)
 	}
-	tpm, _ := readFigure(ctx, src.TokensPerMinute, scope, &warnings)
+	tpm, _ := readFigure(ctx, src, promsource.QueryTokensPerMinute, scope, &warnings)
 	if tpm.err != nil {
 		fail("tokens per minute", tpm.err)
 		return unavailable(fmt.Sprintf("Reading tokens per minute failed (%v); the quota state is held", tpm.err))
@@ -210,7 +197,7 @@ func (r *TokenQuotaReconciler) measureUsage(ctx context.Context, q *breakwaterv1
 	daily := dailyBudgets(q.Spec.Limits)
 	if daily {
 		var tokensPerEndpoint map[string]float64
-		today, tokensPerEndpoint = readFigure(ctx, src.TokensToday, scope, &warnings)
+		today, tokensPerEndpoint = readFigure(ctx, src, promsource.QueryTokensToday, scope, &warnings)
 		if today.err != nil {
 			fail("tokens today", today.err)
 			return unavailable(fmt.Sprintf("Reading tokens since 00:00 UTC failed (%v); the quota state is held", today.err))
@@ -223,7 +210,7 @@ func (r *TokenQuotaReconciler) measureUsage(ctx context.Context, q *breakwaterv1
 		missing = append(missing, today.missing...)
 		if q.Spec.Limits.CostPerDay != nil {
 			var costPerEndpoint map[string]float64
-			cost, costPerEndpoint = readFigure(ctx, src.CostToday, scope, &warnings)
+			cost, costPerEndpoint = readFigure(ctx, src, promsource.QueryCostToday, scope, &warnings)
 			if cost.err != nil {
 				fail("cost today", cost.err)
 				return unavailable(fmt.Sprintf("Reading cost since 00:00 UTC failed (%v); the quota state is held", cost.err))
@@ -237,7 +224,7 @@ func (r *TokenQuotaReconciler) measureUsage(ctx context.Context, q *breakwaterv1
 				partial.CostToday, partly = money(cost.sum), true
 			}
 			// The cost rate only projects the cost to 00:00 UTC: without it, only what was spent counts.
-			if rate, ratePerEndpoint := readFigure(ctx, src.CostPerMinute, scope, &warnings); rate.err != nil {
+			if rate, ratePerEndpoint := readFigure(ctx, src, promsource.QueryCostPerMinute, scope, &warnings); rate.err != nil {
 				fail("cost per minute", rate.err)
 			} else if rate = zeroWhereCounted(rate, ratePerEndpoint, tokensPerEndpoint); rate.measured() {
 				out.usage.CostPerMinute = money(rate.sum)
@@ -275,7 +262,7 @@ func (r *TokenQuotaReconciler) measureUsage(ctx context.Context, q *breakwaterv1
 		msg += "; the metric source warned: " + strings.Join(warnings, "; ")
 	}
 	out.condition = metav1.Condition{Type: breakwaterv1alpha1.ConditionMetricsAvailable, Status: metav1.ConditionTrue,
-		Reason: reasonUsageMeasured, Message: msg}
+		Reason: breakwaterv1alpha1.ReasonUsageMeasured, Message: msg}
 	return out
 }
 
@@ -298,8 +285,8 @@ func money(dollars float64) *policy.NanoUSD {
 	return &n
 }
 
-// decideQuota hands the gathered inputs and the state kept in status to policy.QuotaState. When
-// only some endpoints reported, their sum may escalate the quota but never relax it.
+// decideQuota hands the gathered inputs and the state kept in status to policy.QuotaState, which
+// lets the sum of the endpoints that reported escalate the quota but never relax it.
 func decideQuota(q *breakwaterv1alpha1.TokenQuota, limit resolvedLimit, usage measuredUsage, maxOutputTokens int64, now time.Time, minDwell time.Duration) (policy.QuotaPlan, error) {
 	in, err := policy.QuotaSettings(q.Spec)
 	if err != nil {
@@ -313,20 +300,8 @@ func decideQuota(q *breakwaterv1alpha1.TokenQuota, limit resolvedLimit, usage me
 		in.PreviousSince = t.Time
 	}
 	in.MaxOutputTokens = maxOutputTokens
-	plan := policy.QuotaState(in)
-	if usage.lowerBound != nil {
-		partial := in
-		partial.Usage = *usage.lowerBound
-		if p := policy.QuotaState(partial); p.Changed && severity(p.State) > severity(plan.State) {
-			return p, nil
-		}
-	}
-	return plan, nil
-}
-
-func severity(s breakwaterv1alpha1.QuotaState) int {
-	return slices.Index([]breakwaterv1alpha1.QuotaState{breakwaterv1alpha1.QuotaNormal, breakwaterv1alpha1.QuotaWarning,
-		breakwaterv1alpha1.QuotaShedding, breakwaterv1alpha1.QuotaExhausted}, s)
+	in.UsageLowerBound = usage.lowerBound
+	return policy.QuotaState(in), nil
 }
 
 // applyQuotaPlan writes the decided state and the measured figures into status. Figures that
@@ -384,10 +359,4 @@ func (r *TokenQuotaReconciler) announceState(q *breakwaterv1alpha1.TokenQuota, p
 		eventType = corev1.EventTypeNormal
 	}
 	r.status.recorder.Eventf(q, nil, eventType, plan.Reason, "Quota"+string(plan.State), "%s", plan.Message)
-}
-
-// jittered spreads the next evaluations of many quotas over a tenth of the interval, so they do
-// not all query the metric source at once.
-func jittered(d time.Duration) time.Duration {
-	return d + rand.N(d/10+1)
 }

@@ -43,7 +43,6 @@ import (
 // cost today and cost per minute) the test sets per namespace and endpoint; an endpoint with no
 // value has no data, and failing makes every query fail.
 type fakeUsage struct {
-	controllers.NoMetrics
 	mu      sync.Mutex
 	figures map[string]map[promsource.Key]float64 // by promsource query name
 	failing bool
@@ -86,7 +85,8 @@ func (f *fakeUsage) callCount(ns string) int {
 	return f.calls[ns]
 }
 
-func (f *fakeUsage) answer(query string, s promsource.Scope) (promsource.Result[promsource.Key], error) {
+// Query answers the figures the test set.
+func (f *fakeUsage) Query(_ context.Context, query promsource.Figure, s promsource.Scope) (promsource.Result[promsource.Key], error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if query == promsource.QueryTokensPerMinute {
@@ -103,22 +103,6 @@ func (f *fakeUsage) answer(query string, s promsource.Scope) (promsource.Result[
 		}
 	}
 	return out, nil
-}
-
-func (f *fakeUsage) TokensPerMinute(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return f.answer(promsource.QueryTokensPerMinute, s)
-}
-
-func (f *fakeUsage) TokensToday(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return f.answer(promsource.QueryTokensToday, s)
-}
-
-func (f *fakeUsage) CostToday(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return f.answer(promsource.QueryCostToday, s)
-}
-
-func (f *fakeUsage) CostPerMinute(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return f.answer(promsource.QueryCostPerMinute, s)
 }
 
 // loopEnv is a control plane with a manager running the loops on the fake source and clock.

@@ -20,7 +20,7 @@ func (r *TokenQuotaReconciler) recordQuotaMetrics(q *breakwaterv1alpha1.TokenQuo
 		m.Action(managermetrics.ActionClampOutput, plan.Reason, resultOf(q.Spec.Mode == breakwaterv1alpha1.ModeShadow, nil))
 	}
 	m.SetQuota(q.Namespace, q.Name, managermetrics.QuotaFigures{
-		State:  severity(q.Status.State),
+		State:  policy.QuotaSeverity(q.Status.State),
 		Ratios: usageRatios(q, limit, usage),
 		Shed:   len(q.Status.ShedWorkloads),
 	})

@@ -17,6 +17,10 @@ const (
 	ConditionFailedOver = "FailedOver"
 	// ConditionLimitResolved says a TokenQuota's limits are known (static, or read from Service Quotas).
 	ConditionLimitResolved = "LimitResolved"
+	// ConditionTargetsValidated says whether the Bedrock catalogue confirmed that every target of
+	// a FailoverPolicy serves its model in its region; traffic never moves onto a target it did not
+	// confirm while requireValidatedTargets is true.
+	ConditionTargetsValidated = "TargetsValidated"
 )
 
 // Condition reasons, CamelCase, shared by the kinds of this package.
@@ -33,7 +37,8 @@ const (
 	ReasonTargetNotFound = "TargetNotFound"
 	// ReasonSecretNotFound: a referenced Secret or Secret key does not exist.
 	ReasonSecretNotFound = "SecretNotFound"
-	// ReasonMetricsUnavailable: a metric source failed; the last decision is held.
+	// ReasonMetricsUnavailable: a metric source failed, or a metric a decision needs is missing;
+	// the last decision is held.
 	ReasonMetricsUnavailable = "MetricsUnavailable"
 	// ReasonConfigInvalid: the guard config rendered from the referenced objects fails the guard's
 	// own validation; the message names the field to change.
@@ -47,4 +52,111 @@ const (
 	// ReasonServiceQuotaPending: a TokenQuota's tokens-per-minute limit comes from AWS Service Quotas
 	// and has not been read yet.
 	ReasonServiceQuotaPending = "ServiceQuotaPending"
+)
+
+// Reasons of the MetricsAvailable, LimitResolved and TargetsValidated conditions besides the shared
+// ones above.
+const (
+	// ReasonMetricsRead: the metric source answered a FailoverPolicy's queries.
+	ReasonMetricsRead = "MetricsRead"
+	// ReasonUsageMeasured: every endpoint's usage of a TokenQuota was read from the metric source.
+	ReasonUsageMeasured = "UsageMeasured"
+	// ReasonServiceQuotaRead: a TokenQuota's tokens-per-minute limit was read from AWS Service Quotas.
+	ReasonServiceQuotaRead = "ServiceQuotaRead"
+	// ReasonServiceQuotaUnavailable: Service Quotas could not be read and no earlier value is known.
+	ReasonServiceQuotaUnavailable = "ServiceQuotaUnavailable"
+	// ReasonInvalidLimit: a limit of a TokenQuota's spec cannot be read (the API server should have
+	// refused it).
+	ReasonInvalidLimit = "InvalidLimit"
+	// ReasonTargetsServed: every target of a FailoverPolicy is confirmed (or no catalogue applies to
+	// its provider).
+	ReasonTargetsServed = "TargetsServed"
+	// ReasonTargetNotServed: the catalogue says a target's region does not serve its model.
+	ReasonTargetNotServed = "TargetNotServed"
+	// ReasonValidationUnavailable: no catalogue is configured, or it could not be read.
+	ReasonValidationUnavailable = "ValidationUnavailable"
+)
+
+// Reasons of the GenAIWorkload Shed condition when the TokenQuota loop finds the workload's status
+// and its annotations (the scaler's record of what it did) disagree, e.g. after a manager stopped
+// between scaling and writing status; and after a quota's deletion.
+const (
+	// ReasonShedRecorded: the workload is shed according to its annotations; status now says so.
+	ReasonShedRecorded = "ShedRecorded"
+	// ReasonRestoreRecorded: the workload was restored according to its annotations; status now
+	// says so.
+	ReasonRestoreRecorded = "RestoreRecorded"
+	// ReasonShedReverted: the workload is shed, but something set its replicas (or autoscaler)
+	// back; Breakwater does not scale it again.
+	ReasonShedReverted = "ShedReverted"
+	// ReasonQuotaDeleted: the quota that shed the workload was deleted and the workload restored.
+	ReasonQuotaDeleted = "QuotaDeleted"
+)
+
+// Reasons internal/policy decides: a plan's Reason becomes the condition's reason (TokenQuota's
+// MetricsAvailable-independent state, FailoverPolicy's FailedOver, GenAIWorkload's Shed) and the
+// Event's reason word for word.
+const (
+	// ReasonSteady: nothing to change.
+	ReasonSteady = "Steady"
+
+	// Quota state reasons.
+
+	// ReasonWithinLimits: usage is below the warn threshold of every limit.
+	ReasonWithinLimits = "WithinLimits"
+	// ReasonWarnThresholdReached: usage reached thresholds.warnPercent of a limit.
+	ReasonWarnThresholdReached = "WarnThresholdReached"
+	// ReasonProjectedOverBudget: at the current rate a daily budget would be used up before the end
+	// of the UTC day.
+	ReasonProjectedOverBudget = "ProjectedOverBudget"
+	// ReasonShedThresholdReached: usage reached thresholds.shedPercent of a limit.
+	ReasonShedThresholdReached = "ShedThresholdReached"
+	// ReasonHardLimitReached: usage reached thresholds.hardPercent of a limit.
+	ReasonHardLimitReached = "HardLimitReached"
+	// ReasonRecovering: usage fell below the state's threshold, but not yet below it minus the
+	// hysteresis margin, or not for the minimum dwell time; the state is held.
+	ReasonRecovering = "Recovering"
+	// ReasonLimitUnresolved: no limit is known (for example a Service Quotas limit not read yet).
+	ReasonLimitUnresolved = "LimitUnresolved"
+
+	// Failover reasons.
+
+	// ReasonThrottleRateHigh: a target's throttle rate reached its trigger.
+	ReasonThrottleRateHigh = "ThrottleRateHigh"
+	// ReasonErrorRateHigh: a target's error rate reached its trigger.
+	ReasonErrorRateHigh = "ErrorRateHigh"
+	// ReasonLatencyHigh: a target's p99 latency exceeded its trigger.
+	ReasonLatencyHigh = "LatencyHigh"
+	// ReasonQuotaHigh: a target's tokens-per-minute usage reached its quota trigger.
+	ReasonQuotaHigh = "QuotaHigh"
+	// ReasonFailback: traffic returned one step toward a preferred target that has been healthy for
+	// the stable period.
+	ReasonFailback = "Failback"
+	// ReasonFailbackPending: traffic is away from its preferred split and waits for the stable
+	// period (or for quota headroom) before returning.
+	ReasonFailbackPending = "FailbackPending"
+	// ReasonNoHealthyTarget: a target fired a trigger but no healthy, validated target has room to
+	// take its traffic; the weights are held.
+	ReasonNoHealthyTarget = "NoHealthyTarget"
+	// ReasonCooldown: a change is due but the last one was less than a cooldown ago.
+	ReasonCooldown = "Cooldown"
+
+	// Scale reasons.
+
+	// ReasonShedForQuota: a workload is scaled to its floor because its quota is Shedding.
+	ReasonShedForQuota = "QuotaShedding"
+	// ReasonShedForExhaustedQuota: a workload is scaled to its floor because its quota is Exhausted.
+	ReasonShedForExhaustedQuota = "QuotaExhausted"
+	// ReasonRestored: a shed workload is scaled back to its remembered replicas.
+	ReasonRestored = "QuotaRecovered"
+	// ReasonCriticalRestored: a shed workload that is now critical is restored at once.
+	ReasonCriticalRestored = "CriticalityRaised"
+	// ReasonClampOnly: the quota is in Warning; the output-token clamp acts and nobody is scaled.
+	ReasonClampOnly = "OutputClampOnly"
+	// ReasonShedPending: more shedding is due but waits for a cooldown, so the effect of the last
+	// step can be seen first.
+	ReasonShedPending = "ShedPending"
+	// ReasonRestorePending: workloads are shed and wait for the quota to stay Normal for a cooldown
+	// (or for the previous restore step to settle).
+	ReasonRestorePending = "RestorePending"
 )

@@ -106,12 +106,24 @@
 // FailoverSettings, QuotaSettings and ScaleWorkload copy the spec fields; the reconciler adds the
 // metrics and the state below, which must survive a manager restart, so it lives in the cluster:
 //
+//   - Quota: when only some endpoints reported a figure, their sum is UsageLowerBound: it may
+//     escalate the quota, never relax it.
 //   - Quota: Previous and PreviousSince are status.state and status.lastTransitionTime; store
 //     QuotaPlan.State and, when Changed, QuotaPlan.Since. Scale's State and StateSince are the
 //     same two values after the plan.
 //   - Failover: LastShift is status.lastShift.time; store FailoverPlan.LastShift. HealthySince is
-//     per target: store TargetHealth.HealthySince. If it is lost the target only waits one more
-//     stable period before failback, which is the safe direction.
+//     per target; the status has no field for it, so HealthySince derives it from lastShift. If
+//     it is lost the target only waits one more stable period before failback, which is the safe
+//     direction. Current weights are CurrentWeights (status.weights while in force, else the home
+//     weights); the plan goes back into the endpoint's weights with MergeWeights.
+//
+// # Which weights are in force
+//
+// SteeringPolicy chooses the FailoverPolicy whose weights an endpoint's guards get (the first
+// Ready one by name with status weights) and PolicyWeights says whether its weights still apply
+// (they name exactly the endpoint's targets and sum to 100). The renderer and the ModelEndpoint's
+// status both ask them, so status shows what the guards do. QuotaSeverity orders quota states for
+// the renderer's "strictest covering quota wins" and for the quota loop.
 //   - Scale: Remembered is status.rememberedReplicas (and the workload's annotation); LastAction
 //     the time of the last shed or restore, e.g. the Shed condition's lastTransitionTime.
 package policy

@@ -142,7 +142,7 @@ type failover struct {
 func Failover(in FailoverInput) FailoverPlan {
 	f := newFailover(in.withDefaults())
 	if missing := f.missing(); len(missing) > 0 {
-		return f.hold(ReasonMetricsUnavailable, fmt.Sprintf(
+		return f.hold(breakwaterv1alpha1.ReasonMetricsUnavailable, fmt.Sprintf(
 			"Metrics of %s could not be read; weights are held until they can.", strings.Join(missing, ", ")))
 	}
 	f.evaluate()
@@ -152,11 +152,11 @@ func Failover(in FailoverInput) FailoverPlan {
 	if src := f.source(); src >= 0 {
 		h := f.health[src]
 		if inCooldown {
-			return f.hold(ReasonCooldown, fmt.Sprintf("%s: %s; next shift possible at %s.", h.Target, h.Message, next))
+			return f.hold(breakwaterv1alpha1.ReasonCooldown, fmt.Sprintf("%s: %s; next shift possible at %s.", h.Target, h.Message, next))
 		}
 		moves := f.shift(src)
 		if len(moves) == 0 {
-			return f.hold(ReasonNoHealthyTarget, fmt.Sprintf(
+			return f.hold(breakwaterv1alpha1.ReasonNoHealthyTarget, fmt.Sprintf(
 				"%s: %s; no healthy, validated target has room for its traffic, weights are held.", h.Target, h.Message))
 		}
 		return f.change(h.Reason, moves, fmt.Sprintf("%s: %s.", h.Target, h.Message))
@@ -164,20 +164,20 @@ func Failover(in FailoverInput) FailoverPlan {
 
 	switch {
 	case equal(f.cur, f.home):
-		return f.hold(ReasonSteady, "No trigger fired; weights are unchanged.")
+		return f.hold(breakwaterv1alpha1.ReasonSteady, "No trigger fired; weights are unchanged.")
 	case f.in.FailbackDisabled:
-		return f.hold(ReasonSteady, "No trigger fired; failback is disabled, so weights stay where the last shift left them.")
+		return f.hold(breakwaterv1alpha1.ReasonSteady, "No trigger fired; failback is disabled, so weights stay where the last shift left them.")
 	}
 	before := append([]int32(nil), f.cur...)
 	moves, waiting := f.failback()
 	switch {
 	case len(moves) == 0:
-		return f.hold(ReasonFailbackPending, waiting)
+		return f.hold(breakwaterv1alpha1.ReasonFailbackPending, waiting)
 	case inCooldown:
 		f.cur = before // the step is only announced
-		return f.hold(ReasonCooldown, fmt.Sprintf("Failback to %s is due; next step possible at %s.", moves[0].To, next))
+		return f.hold(breakwaterv1alpha1.ReasonCooldown, fmt.Sprintf("Failback to %s is due; next step possible at %s.", moves[0].To, next))
 	default:
-		return f.change(ReasonFailback, moves, fmt.Sprintf("no trigger has fired on %s for at least %s.", moves[0].To, f.in.StablePeriod))
+		return f.change(breakwaterv1alpha1.ReasonFailback, moves, fmt.Sprintf("no trigger has fired on %s for at least %s.", moves[0].To, f.in.StablePeriod))
 	}
 }
 
@@ -211,14 +211,14 @@ func newFailover(in FailoverInput) *failover {
 		homes[i], curs[i] = int64(t.HomeWeight), int64(t.Weight)
 		f.health[i] = TargetHealth{Target: t.Name, HealthySince: t.HealthySince, Healthy: !t.HealthySince.IsZero()}
 	}
-	f.home = largestRemainder(homes, 100)
+	f.home = LargestRemainder(homes, 100)
 	if f.home == nil && n > 0 {
 		// No home weights at all: everything on the most preferred target.
 		homes[0] = 1
-		f.home = largestRemainder(homes, 100)
+		f.home = LargestRemainder(homes, 100)
 	}
 	// Current weights that sum to zero (never decided yet) start from home.
-	f.cur = largestRemainder(curs, 100)
+	f.cur = LargestRemainder(curs, 100)
 	if f.cur == nil {
 		f.cur = append([]int32(nil), f.home...)
 	}
@@ -258,7 +258,7 @@ func (f *failover) evaluate() {
 func (tr Triggers) fire(m TargetMetrics) (string, string) {
 	if tr.QuotaPercent > 0 && m.QuotaLimit > 0 {
 		if p := permille(m.QuotaTokensPerMinute, m.QuotaLimit); p >= int64(tr.QuotaPercent)*10 {
-			return ReasonQuotaHigh, fmt.Sprintf("tokens per minute at %s%% of its %d quota (trigger %d%%)",
+			return breakwaterv1alpha1.ReasonQuotaHigh, fmt.Sprintf("tokens per minute at %s%% of its %d quota (trigger %d%%)",
 				formatPermille(p), m.QuotaLimit, tr.QuotaPercent)
 		}
 	}
@@ -267,18 +267,18 @@ func (tr Triggers) fire(m TargetMetrics) (string, string) {
 	}
 	if tr.ThrottleRatePercent > 0 {
 		if p := ratePermille(m.Throttles, m.Requests); p >= int64(tr.ThrottleRatePercent)*10 {
-			return ReasonThrottleRateHigh, fmt.Sprintf("throttle rate %s%% of %d upstream calls over %s (trigger %d%%)",
+			return breakwaterv1alpha1.ReasonThrottleRateHigh, fmt.Sprintf("throttle rate %s%% of %d upstream calls over %s (trigger %d%%)",
 				formatPermille(p), m.Requests, tr.Window, tr.ThrottleRatePercent)
 		}
 	}
 	if tr.ErrorRatePercent > 0 {
 		if p := ratePermille(m.Errors, m.Requests); p >= int64(tr.ErrorRatePercent)*10 {
-			return ReasonErrorRateHigh, fmt.Sprintf("error rate %s%% of %d upstream calls over %s (trigger %d%%)",
+			return breakwaterv1alpha1.ReasonErrorRateHigh, fmt.Sprintf("error rate %s%% of %d upstream calls over %s (trigger %d%%)",
 				formatPermille(p), m.Requests, tr.Window, tr.ErrorRatePercent)
 		}
 	}
 	if tr.P99Latency > 0 && m.P99 > tr.P99Latency {
-		return ReasonLatencyHigh, fmt.Sprintf("p99 latency %s over %s (trigger %s)",
+		return breakwaterv1alpha1.ReasonLatencyHigh, fmt.Sprintf("p99 latency %s over %s (trigger %s)",
 			m.P99.Round(time.Millisecond), tr.Window, tr.P99Latency)
 	}
 	return "", ""

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
 )
 
 func healthy(requests int64) *TargetMetrics { return &TargetMetrics{Requests: requests} }
@@ -59,76 +61,76 @@ func TestFailover(t *testing.T) {
 		in   FailoverInput
 		want failoverOutcome
 	}{
-		{"steady", threeTargets(), failoverOutcome{[]int32{100, 0, 0}, ReasonSteady, false, false, "a"}},
+		{"steady", threeTargets(), failoverOutcome{[]int32{100, 0, 0}, breakwaterv1alpha1.ReasonSteady, false, false, "a"}},
 		{"throttled: one step to the next preferred", edit(throttleA),
-			failoverOutcome{[]int32{50, 50, 0}, ReasonThrottleRateHigh, true, true, "a"}},
+			failoverOutcome{[]int32{50, 50, 0}, breakwaterv1alpha1.ReasonThrottleRateHigh, true, true, "a"}},
 		{"second step moves the rest", edit(func(in *FailoverInput) { throttleA(in); weights(in, 50, 50, 0) }),
-			failoverOutcome{[]int32{0, 100, 0}, ReasonThrottleRateHigh, true, true, "b"}},
+			failoverOutcome{[]int32{0, 100, 0}, breakwaterv1alpha1.ReasonThrottleRateHigh, true, true, "b"}},
 		{"step 100 moves everything", edit(func(in *FailoverInput) { throttleA(in); in.StepPercent = 100 }),
-			failoverOutcome{[]int32{0, 100, 0}, ReasonThrottleRateHigh, true, true, "b"}},
+			failoverOutcome{[]int32{0, 100, 0}, breakwaterv1alpha1.ReasonThrottleRateHigh, true, true, "b"}},
 		{"below minRequests nothing fires", edit(func(in *FailoverInput) {
 			in.Targets[0].Metrics = &TargetMetrics{Requests: 19, Throttles: 19, Errors: 19, P99: time.Minute}
-		}), failoverOutcome{[]int32{100, 0, 0}, ReasonSteady, false, false, "a"}},
+		}), failoverOutcome{[]int32{100, 0, 0}, breakwaterv1alpha1.ReasonSteady, false, false, "a"}},
 		{"error rate", edit(func(in *FailoverInput) { in.Targets[0].Metrics = &TargetMetrics{Requests: 100, Errors: 10} }),
-			failoverOutcome{[]int32{50, 50, 0}, ReasonErrorRateHigh, true, true, "a"}},
+			failoverOutcome{[]int32{50, 50, 0}, breakwaterv1alpha1.ReasonErrorRateHigh, true, true, "a"}},
 		{"latency", edit(func(in *FailoverInput) { in.Targets[0].Metrics = &TargetMetrics{Requests: 100, P99: 9 * time.Second} }),
-			failoverOutcome{[]int32{50, 50, 0}, ReasonLatencyHigh, true, true, "a"}},
+			failoverOutcome{[]int32{50, 50, 0}, breakwaterv1alpha1.ReasonLatencyHigh, true, true, "a"}},
 		{"latency at the trigger does not fire", edit(func(in *FailoverInput) { in.Targets[0].Metrics = &TargetMetrics{Requests: 100, P99: 8 * time.Second} }),
-			failoverOutcome{[]int32{100, 0, 0}, ReasonSteady, false, false, "a"}},
+			failoverOutcome{[]int32{100, 0, 0}, breakwaterv1alpha1.ReasonSteady, false, false, "a"}},
 		{"quota needs no minimum of requests", edit(func(in *FailoverInput) {
 			in.Targets[0].Metrics = &TargetMetrics{Requests: 1, QuotaTokensPerMinute: 95, QuotaLimit: 100}
-		}), failoverOutcome{[]int32{50, 50, 0}, ReasonQuotaHigh, true, true, "a"}},
+		}), failoverOutcome{[]int32{50, 50, 0}, breakwaterv1alpha1.ReasonQuotaHigh, true, true, "a"}},
 		{"quota wins over throttling", edit(func(in *FailoverInput) {
 			in.Targets[0].Metrics = &TargetMetrics{Requests: 100, Throttles: 50, QuotaTokensPerMinute: 95, QuotaLimit: 100}
-		}), failoverOutcome{[]int32{50, 50, 0}, ReasonQuotaHigh, true, true, "a"}},
+		}), failoverOutcome{[]int32{50, 50, 0}, breakwaterv1alpha1.ReasonQuotaHigh, true, true, "a"}},
 		{"cooldown", edit(func(in *FailoverInput) { throttleA(in); in.LastShift = noon.Add(-59 * time.Second) }),
-			failoverOutcome{[]int32{100, 0, 0}, ReasonCooldown, false, false, "a"}},
+			failoverOutcome{[]int32{100, 0, 0}, breakwaterv1alpha1.ReasonCooldown, false, false, "a"}},
 		{"cooldown over exactly", edit(func(in *FailoverInput) { throttleA(in); in.LastShift = noon.Add(-time.Minute) }),
-			failoverOutcome{[]int32{50, 50, 0}, ReasonThrottleRateHigh, true, true, "a"}},
+			failoverOutcome{[]int32{50, 50, 0}, breakwaterv1alpha1.ReasonThrottleRateHigh, true, true, "a"}},
 		{"unvalidated is skipped", edit(func(in *FailoverInput) { throttleA(in); in.Targets[1].Validated = false }),
-			failoverOutcome{[]int32{50, 0, 50}, ReasonThrottleRateHigh, true, true, "a"}},
+			failoverOutcome{[]int32{50, 0, 50}, breakwaterv1alpha1.ReasonThrottleRateHigh, true, true, "a"}},
 		{"no validated destination", edit(func(in *FailoverInput) {
 			throttleA(in)
 			in.Targets[1].Validated, in.Targets[2].Validated = false, false
-		}), failoverOutcome{[]int32{100, 0, 0}, ReasonNoHealthyTarget, false, false, "a"}},
+		}), failoverOutcome{[]int32{100, 0, 0}, breakwaterv1alpha1.ReasonNoHealthyTarget, false, false, "a"}},
 		{"unvalidated allowed", edit(func(in *FailoverInput) {
 			throttleA(in)
 			in.Targets[1].Validated, in.AllowUnvalidated = false, true
-		}), failoverOutcome{[]int32{50, 50, 0}, ReasonThrottleRateHigh, true, true, "a"}},
+		}), failoverOutcome{[]int32{50, 50, 0}, breakwaterv1alpha1.ReasonThrottleRateHigh, true, true, "a"}},
 		{"headroom splits the step", edit(func(in *FailoverInput) { throttleA(in); in.Targets[1].HeadroomPercent = new(int32(30)) }),
-			failoverOutcome{[]int32{50, 30, 20}, ReasonThrottleRateHigh, true, true, "a"}},
+			failoverOutcome{[]int32{50, 30, 20}, breakwaterv1alpha1.ReasonThrottleRateHigh, true, true, "a"}},
 		{"no headroom anywhere", edit(func(in *FailoverInput) {
 			throttleA(in)
 			in.Targets[1].HeadroomPercent, in.Targets[2].HeadroomPercent = new(int32(0)), new(int32(0))
-		}), failoverOutcome{[]int32{100, 0, 0}, ReasonNoHealthyTarget, false, false, "a"}},
+		}), failoverOutcome{[]int32{100, 0, 0}, breakwaterv1alpha1.ReasonNoHealthyTarget, false, false, "a"}},
 		{"triggered destination is skipped", edit(func(in *FailoverInput) {
 			throttleA(in)
 			in.Targets[1].Metrics = &TargetMetrics{Requests: 100, Errors: 50}
-		}), failoverOutcome{[]int32{50, 0, 50}, ReasonThrottleRateHigh, true, true, "a"}},
+		}), failoverOutcome{[]int32{50, 0, 50}, breakwaterv1alpha1.ReasonThrottleRateHigh, true, true, "a"}},
 		{"failback after the stable period", edit(func(in *FailoverInput) {
 			weights(in, 0, 100, 0)
 			in.Targets[0].HealthySince = noon.Add(-5 * time.Minute)
-		}), failoverOutcome{[]int32{25, 75, 0}, ReasonFailback, true, true, "b"}},
+		}), failoverOutcome{[]int32{25, 75, 0}, breakwaterv1alpha1.ReasonFailback, true, true, "b"}},
 		{"failback waits for the stable period", edit(func(in *FailoverInput) {
 			weights(in, 0, 100, 0)
 			in.Targets[0].HealthySince = noon.Add(-4 * time.Minute)
-		}), failoverOutcome{[]int32{0, 100, 0}, ReasonFailbackPending, false, false, "b"}},
+		}), failoverOutcome{[]int32{0, 100, 0}, breakwaterv1alpha1.ReasonFailbackPending, false, false, "b"}},
 		{"failback starts the stable period of a newly healthy target", edit(func(in *FailoverInput) {
 			weights(in, 0, 100, 0)
 			in.Targets[0].HealthySince = time.Time{}
-		}), failoverOutcome{[]int32{0, 100, 0}, ReasonFailbackPending, false, false, "b"}},
+		}), failoverOutcome{[]int32{0, 100, 0}, breakwaterv1alpha1.ReasonFailbackPending, false, false, "b"}},
 		{"failback respects the cooldown", edit(func(in *FailoverInput) {
 			weights(in, 25, 75, 0)
 			in.LastShift = noon.Add(-30 * time.Second)
-		}), failoverOutcome{[]int32{25, 75, 0}, ReasonCooldown, false, false, "b"}},
+		}), failoverOutcome{[]int32{25, 75, 0}, breakwaterv1alpha1.ReasonCooldown, false, false, "b"}},
 		{"failback takes from the least preferred first", edit(func(in *FailoverInput) { weights(in, 0, 50, 50) }),
-			failoverOutcome{[]int32{25, 50, 25}, ReasonFailback, true, true, "b"}},
+			failoverOutcome{[]int32{25, 50, 25}, breakwaterv1alpha1.ReasonFailback, true, true, "b"}},
 		{"failback last step stops at home", edit(func(in *FailoverInput) { weights(in, 90, 10, 0) }),
-			failoverOutcome{[]int32{100, 0, 0}, ReasonFailback, true, true, "a"}},
+			failoverOutcome{[]int32{100, 0, 0}, breakwaterv1alpha1.ReasonFailback, true, true, "a"}},
 		{"failback disabled", edit(func(in *FailoverInput) { weights(in, 0, 100, 0); in.FailbackDisabled = true }),
-			failoverOutcome{[]int32{0, 100, 0}, ReasonSteady, false, false, "b"}},
+			failoverOutcome{[]int32{0, 100, 0}, breakwaterv1alpha1.ReasonSteady, false, false, "b"}},
 		{"failback to an unvalidated home waits", edit(func(in *FailoverInput) { weights(in, 0, 100, 0); in.Targets[0].Validated = false }),
-			failoverOutcome{[]int32{0, 100, 0}, ReasonFailbackPending, false, false, "b"}},
+			failoverOutcome{[]int32{0, 100, 0}, breakwaterv1alpha1.ReasonFailbackPending, false, false, "b"}},
 		{"failback skips a waiting target for a ready one", edit(func(in *FailoverInput) {
 			for i := range in.Targets {
 				in.Targets[i].HomeWeight = 50
@@ -136,20 +138,20 @@ func TestFailover(t *testing.T) {
 			in.Targets[2].HomeWeight = 0
 			weights(in, 0, 0, 100)
 			in.Targets[0].HealthySince = noon // a just recovered; b has been healthy for an hour
-		}), failoverOutcome{[]int32{0, 25, 75}, ReasonFailback, true, true, "c"}},
+		}), failoverOutcome{[]int32{0, 25, 75}, breakwaterv1alpha1.ReasonFailback, true, true, "c"}},
 		{"missing metrics hold", edit(func(in *FailoverInput) { throttleA(in); in.Targets[2].Metrics = nil }),
-			failoverOutcome{[]int32{100, 0, 0}, ReasonMetricsUnavailable, false, false, "a"}},
+			failoverOutcome{[]int32{100, 0, 0}, breakwaterv1alpha1.ReasonMetricsUnavailable, false, false, "a"}},
 		{"shadow", edit(func(in *FailoverInput) { throttleA(in); in.Shadow = true }),
-			failoverOutcome{[]int32{50, 50, 0}, ReasonThrottleRateHigh, true, false, "a"}},
+			failoverOutcome{[]int32{50, 50, 0}, breakwaterv1alpha1.ReasonThrottleRateHigh, true, false, "a"}},
 		{"current weights normalised", edit(func(in *FailoverInput) {
 			weights(in, 1, 1, 1)
 			for i := range in.Targets {
 				in.Targets[i].HomeWeight = 1
 			}
-		}), failoverOutcome{[]int32{34, 33, 33}, ReasonSteady, false, false, "a"}},
-		{"no targets", FailoverInput{Now: noon}, failoverOutcome{nil, ReasonSteady, false, false, ""}},
+		}), failoverOutcome{[]int32{34, 33, 33}, breakwaterv1alpha1.ReasonSteady, false, false, "a"}},
+		{"no targets", FailoverInput{Now: noon}, failoverOutcome{nil, breakwaterv1alpha1.ReasonSteady, false, false, ""}},
 		{"no current weights start at home", edit(func(in *FailoverInput) { weights(in, 0, 0, 0) }),
-			failoverOutcome{[]int32{100, 0, 0}, ReasonSteady, false, false, "a"}},
+			failoverOutcome{[]int32{100, 0, 0}, breakwaterv1alpha1.ReasonSteady, false, false, "a"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -194,7 +196,7 @@ func TestFailoverHealthySince(t *testing.T) {
 			t.Errorf("%s: HealthySince = %s, want %s", h.Target, h.HealthySince, want[i])
 		}
 	}
-	if got.Targets[0].Healthy || got.Targets[0].Reason != ReasonThrottleRateHigh {
+	if got.Targets[0].Healthy || got.Targets[0].Reason != breakwaterv1alpha1.ReasonThrottleRateHigh {
 		t.Errorf("a: %+v, want unhealthy with ThrottleRateHigh", got.Targets[0])
 	}
 }

@@ -103,11 +103,12 @@ func untilEndOfUTCDay(now time.Time) time.Duration {
 	return midnight.Sub(u)
 }
 
-// largestRemainder scales non-negative weights so that they sum to exactly total, rounding with
+// LargestRemainder scales non-negative weights so that they sum to exactly total, rounding with
 // the largest-remainder method: every share is rounded down, then the points still missing go one
-// each to the largest remainders, ties to the earlier (more preferred) entry. It returns nil when
-// the weights sum to zero.
-func largestRemainder(weights []int64, total int64) []int32 {
+// each to the largest remainders, ties to the earlier (more preferred) entry. Negative weights
+// count as zero. It returns nil when the weights sum to zero, and zeros when total is not positive.
+// Every weight the manager writes or renders is rounded by it.
+func LargestRemainder(weights []int64, total int64) []int32 {
 	var sum int64
 	for _, w := range weights {
 		if w > 0 {
@@ -118,6 +119,9 @@ func largestRemainder(weights []int64, total int64) []int32 {
 		return nil
 	}
 	out := make([]int32, len(weights))
+	if total <= 0 {
+		return out
+	}
 	rems := make([]int64, len(weights))
 	var given int64
 	for i, w := range weights {

@@ -37,23 +37,30 @@ func TestParseMoney(t *testing.T) {
 
 func TestLargestRemainder(t *testing.T) {
 	tests := []struct {
-		in   []int64
-		want []int32
+		in    []int64
+		total int64
+		want  []int32
 	}{
-		{[]int64{100, 0}, []int32{100, 0}},
-		{[]int64{1, 1}, []int32{50, 50}},
-		{[]int64{1, 1, 1}, []int32{34, 33, 33}},
-		{[]int64{1, 3}, []int32{25, 75}},
-		{[]int64{2, 1, 1, 1, 1, 1}, []int32{29, 15, 14, 14, 14, 14}},
-		{[]int64{0, 0}, nil},
-		{[]int64{-5, 5}, []int32{0, 100}},
-		{[]int64{70, 20, 5}, []int32{74, 21, 5}},
-		{nil, nil},
+		{[]int64{100, 0}, 100, []int32{100, 0}},
+		{[]int64{1, 1}, 100, []int32{50, 50}},
+		{[]int64{1, 1, 1}, 100, []int32{34, 33, 33}},
+		{[]int64{1, 3}, 100, []int32{25, 75}},
+		{[]int64{2, 1, 1, 1, 1, 1}, 100, []int32{29, 15, 14, 14, 14, 14}},
+		{[]int64{0, 0}, 100, nil},
+		{[]int64{-5, 5}, 100, []int32{0, 100}},
+		{[]int64{70, 20, 5}, 100, []int32{74, 21, 5}},
+		{nil, 100, nil},
+		// Into what other targets leave (MergeWeights).
+		{[]int64{50, 50}, 60, []int32{30, 30}},
+		{[]int64{75, 25}, 33, []int32{25, 8}},
+		{[]int64{0, 0}, 50, nil},
+		{[]int64{100, 0}, 0, []int32{0, 0}},
+		{[]int64{100, 0}, -10, []int32{0, 0}},
 	}
 	for _, tt := range tests {
-		got := largestRemainder(tt.in, 100)
+		got := LargestRemainder(tt.in, tt.total)
 		if diff := cmp.Diff(tt.want, got); diff != "" {
-			t.Errorf("largestRemainder(%v) (-want +got):\n%s", tt.in, diff)
+			t.Errorf("LargestRemainder(%v, %d) (-want +got):\n%s", tt.in, tt.total, diff)
 		}
 	}
 }

@@ -180,7 +180,7 @@ func TestQuotaProperties(t *testing.T) {
 			t.Fatalf("case %d: empty reason or message", i)
 		case plan.Changed != (plan.State != prev):
 			t.Fatalf("case %d: Changed %v for %s → %s", i, plan.Changed, prev, plan.State)
-		case rank(plan.State) < rank(prev) && in.Now.Sub(in.PreviousSince) < d.MinDwell:
+		case QuotaSeverity(plan.State) < QuotaSeverity(prev) && in.Now.Sub(in.PreviousSince) < d.MinDwell:
 			t.Fatalf("case %d: %s → %s inside the dwell", i, prev, plan.State)
 		case (plan.OutputTokenClamp > 0) != (plan.State != breakwaterv1alpha1.QuotaNormal):
 			t.Fatalf("case %d: clamp %d in %s", i, plan.OutputTokenClamp, plan.State)

@@ -67,6 +67,11 @@ type QuotaInput struct {
 	Now    time.Time
 	Limits QuotaLimits
 	Usage  QuotaUsage
+	// UsageLowerBound, when some endpoints did not report a figure, is Usage with that figure
+	// summed over the endpoints that did: usage is at least this high. It may escalate the quota
+	// (a partial sum can only grow as the missing endpoints report) but never relax it. nil when
+	// nothing was partly measured.
+	UsageLowerBound *QuotaUsage
 
 	// WarnPercent, ShedPercent and HardPercent are spec.thresholds (warn < shed <= hard).
 	WarnPercent, ShedPercent, HardPercent int32
@@ -121,8 +126,22 @@ type measure struct {
 	projected int64 // permille of the limit at the end of the UTC day; -1 when not projected
 }
 
-// QuotaState decides the quota's state from usage, projected usage and the previous state.
+// QuotaState decides the quota's state from usage, projected usage and the previous state. A
+// lower bound of usage (UsageLowerBound) decides instead when it calls for a stricter state.
 func QuotaState(in QuotaInput) QuotaPlan {
+	plan := quotaState(in)
+	if in.UsageLowerBound != nil {
+		partial := in
+		partial.Usage, partial.UsageLowerBound = *in.UsageLowerBound, nil
+		if p := quotaState(partial); p.Changed && QuotaSeverity(p.State) > QuotaSeverity(plan.State) {
+			return p
+		}
+	}
+	return plan
+}
+
+// quotaState decides from Usage alone.
+func quotaState(in QuotaInput) QuotaPlan {
 	in = in.withDefaults()
 	prev := in.Previous
 	if prev == "" {
@@ -130,7 +149,7 @@ func QuotaState(in QuotaInput) QuotaPlan {
 	}
 	ms := in.measures()
 	if len(ms) == 0 {
-		return in.hold(prev, QuotaPlan{}, ReasonLimitUnresolved,
+		return in.hold(prev, QuotaPlan{}, breakwaterv1alpha1.ReasonLimitUnresolved,
 			fmt.Sprintf("No limit is known yet; holding %s.", prev))
 	}
 
@@ -157,17 +176,17 @@ func QuotaState(in QuotaInput) QuotaPlan {
 	raw := in.level(used, projected, false)
 	sticky := in.level(used, projected, true)
 	switch {
-	case rank(raw) > rank(prev):
+	case QuotaSeverity(raw) > QuotaSeverity(prev):
 		// Escalation is immediate, even on partial data: what was measured already proves usage is
 		// at least this high.
 		return in.change(prev, raw, plan, used, projected, missing)
 	case len(missing) > 0:
-		return in.hold(prev, plan, ReasonMetricsUnavailable, fmt.Sprintf(
+		return in.hold(prev, plan, breakwaterv1alpha1.ReasonMetricsUnavailable, fmt.Sprintf(
 			"Usage of %s could not be measured; holding %s until it can.", strings.Join(missing, ", "), prev))
-	case rank(sticky) < rank(prev) && in.dwelt():
+	case QuotaSeverity(sticky) < QuotaSeverity(prev) && in.dwelt():
 		return in.change(prev, sticky, plan, used, projected, nil)
-	case rank(raw) < rank(prev):
-		return in.hold(prev, plan, ReasonRecovering, in.recovering(prev, plan, used, projected))
+	case QuotaSeverity(raw) < QuotaSeverity(prev):
+		return in.hold(prev, plan, breakwaterv1alpha1.ReasonRecovering, in.recovering(prev, plan, used, projected))
 	default:
 		plan.State, plan.Since = prev, in.PreviousSince
 		plan.OutputTokenClamp = in.clamp(prev)
@@ -377,24 +396,25 @@ func (in QuotaInput) explain(s breakwaterv1alpha1.QuotaState, plan QuotaPlan, us
 	clamp := fmt.Sprintf("; output tokens are clamped to %d.", in.clamp(s))
 	switch s {
 	case breakwaterv1alpha1.QuotaExhausted:
-		return ReasonHardLimitReached, fmt.Sprintf("%s (hard threshold %d%%); only critical workloads are served%s",
+		return breakwaterv1alpha1.ReasonHardLimitReached, fmt.Sprintf("%s (hard threshold %d%%); only critical workloads are served%s",
 			usage, in.HardPercent, clamp)
 	case breakwaterv1alpha1.QuotaShedding:
-		return ReasonShedThresholdReached, fmt.Sprintf("%s (shed threshold %d%%); sheddable, then standard workloads are shed%s",
+		return breakwaterv1alpha1.ReasonShedThresholdReached, fmt.Sprintf("%s (shed threshold %d%%); sheddable, then standard workloads are shed%s",
 			usage, in.ShedPercent, clamp)
 	case breakwaterv1alpha1.QuotaWarning:
 		if used < int64(in.WarnPercent)*10 && projected >= 1000-in.margin(1000) {
-			return ReasonProjectedOverBudget, fmt.Sprintf("at the current rate a daily budget would reach %s%% by 00:00 UTC (%s)%s",
+			return breakwaterv1alpha1.ReasonProjectedOverBudget, fmt.Sprintf("at the current rate a daily budget would reach %s%% by 00:00 UTC (%s)%s",
 				plan.ProjectedPercent, usage, clamp)
 		}
-		return ReasonWarnThresholdReached, fmt.Sprintf("%s (warn threshold %d%%)%s", usage, in.WarnPercent, clamp)
+		return breakwaterv1alpha1.ReasonWarnThresholdReached, fmt.Sprintf("%s (warn threshold %d%%)%s", usage, in.WarnPercent, clamp)
 	default:
-		return ReasonWithinLimits, fmt.Sprintf("%s (warn threshold %d%%).", usage, in.WarnPercent)
+		return breakwaterv1alpha1.ReasonWithinLimits, fmt.Sprintf("%s (warn threshold %d%%).", usage, in.WarnPercent)
 	}
 }
 
-// rank orders the states; "" counts as Normal.
-func rank(s breakwaterv1alpha1.QuotaState) int {
+// QuotaSeverity orders the quota states from Normal (0) to Exhausted (3), so that the strictest
+// of several quotas wins; "" and unknown states count as Normal.
+func QuotaSeverity(s breakwaterv1alpha1.QuotaState) int {
 	switch s {
 	case breakwaterv1alpha1.QuotaWarning:
 		return 1

@@ -60,87 +60,87 @@ func TestQuotaState(t *testing.T) {
 		want quotaOutcome
 	}{
 		{"below warn", tpm(200_000),
-			quotaOutcome{normal, false, "50.0", LimitTokensPerMinute, ReasonWithinLimits, 0}},
+			quotaOutcome{normal, false, "50.0", LimitTokensPerMinute, breakwaterv1alpha1.ReasonWithinLimits, 0}},
 		{"warn threshold reached", tpm(320_000),
-			quotaOutcome{warning, true, "80.0", LimitTokensPerMinute, ReasonWarnThresholdReached, 2048}},
+			quotaOutcome{warning, true, "80.0", LimitTokensPerMinute, breakwaterv1alpha1.ReasonWarnThresholdReached, 2048}},
 		{"just below warn", tpm(319_999),
-			quotaOutcome{normal, false, "79.9", LimitTokensPerMinute, ReasonWithinLimits, 0}},
+			quotaOutcome{normal, false, "79.9", LimitTokensPerMinute, breakwaterv1alpha1.ReasonWithinLimits, 0}},
 		{"straight to shedding", tpm(380_000),
-			quotaOutcome{shedding, true, "95.0", LimitTokensPerMinute, ReasonShedThresholdReached, 2048}},
+			quotaOutcome{shedding, true, "95.0", LimitTokensPerMinute, breakwaterv1alpha1.ReasonShedThresholdReached, 2048}},
 		{"exhausted", tpm(400_000),
-			quotaOutcome{exhausted, true, "100.0", LimitTokensPerMinute, ReasonHardLimitReached, 2048}},
+			quotaOutcome{exhausted, true, "100.0", LimitTokensPerMinute, breakwaterv1alpha1.ReasonHardLimitReached, 2048}},
 		{"escalation ignores dwell", with(tpm(400_000), shedding, time.Second),
-			quotaOutcome{exhausted, true, "100.0", LimitTokensPerMinute, ReasonHardLimitReached, 2048}},
+			quotaOutcome{exhausted, true, "100.0", LimitTokensPerMinute, breakwaterv1alpha1.ReasonHardLimitReached, 2048}},
 		{"stays in state", with(tpm(370_000), shedding, time.Hour),
-			quotaOutcome{shedding, false, "92.5", LimitTokensPerMinute, ReasonShedThresholdReached, 2048}},
+			quotaOutcome{shedding, false, "92.5", LimitTokensPerMinute, breakwaterv1alpha1.ReasonShedThresholdReached, 2048}},
 		{"below threshold, inside margin: held", with(tpm(348_000), shedding, time.Hour),
-			quotaOutcome{shedding, false, "87.0", LimitTokensPerMinute, ReasonRecovering, 2048}},
+			quotaOutcome{shedding, false, "87.0", LimitTokensPerMinute, breakwaterv1alpha1.ReasonRecovering, 2048}},
 		{"below threshold minus margin: down", with(tpm(336_000), shedding, time.Hour),
-			quotaOutcome{warning, true, "84.0", LimitTokensPerMinute, ReasonWarnThresholdReached, 2048}},
+			quotaOutcome{warning, true, "84.0", LimitTokensPerMinute, breakwaterv1alpha1.ReasonWarnThresholdReached, 2048}},
 		{"far below, inside dwell: held", with(tpm(40_000), shedding, time.Minute),
-			quotaOutcome{shedding, false, "10.0", LimitTokensPerMinute, ReasonRecovering, 2048}},
+			quotaOutcome{shedding, false, "10.0", LimitTokensPerMinute, breakwaterv1alpha1.ReasonRecovering, 2048}},
 		{"far below after dwell: straight to normal", with(tpm(40_000), exhausted, 2*time.Minute),
-			quotaOutcome{normal, true, "10.0", LimitTokensPerMinute, ReasonWithinLimits, 0}},
+			quotaOutcome{normal, true, "10.0", LimitTokensPerMinute, breakwaterv1alpha1.ReasonWithinLimits, 0}},
 		{"warning left at 74.9", with(tpm(299_600), warning, time.Hour),
-			quotaOutcome{normal, true, "74.9", LimitTokensPerMinute, ReasonWithinLimits, 0}},
+			quotaOutcome{normal, true, "74.9", LimitTokensPerMinute, breakwaterv1alpha1.ReasonWithinLimits, 0}},
 		{"warning held at 75.0", with(tpm(300_000), warning, time.Hour),
-			quotaOutcome{warning, false, "75.0", LimitTokensPerMinute, ReasonRecovering, 2048}},
+			quotaOutcome{warning, false, "75.0", LimitTokensPerMinute, breakwaterv1alpha1.ReasonRecovering, 2048}},
 		{"zero since counts as dwelt", QuotaInput{
 			Now: noon, Limits: QuotaLimits{TokensPerMinute: 400_000}, Usage: QuotaUsage{TokensPerMinute: new(int64(0))},
 			Previous: warning,
 		},
-			quotaOutcome{normal, true, "0.0", LimitTokensPerMinute, ReasonWithinLimits, 0}},
+			quotaOutcome{normal, true, "0.0", LimitTokensPerMinute, breakwaterv1alpha1.ReasonWithinLimits, 0}},
 		{"missing metric holds", func() QuotaInput {
 			in := with(tpm(0), warning, time.Hour)
 			in.Usage.TokensPerMinute = nil
 			return in
-		}(), quotaOutcome{warning, false, "", "", ReasonMetricsUnavailable, 2048}},
+		}(), quotaOutcome{warning, false, "", "", breakwaterv1alpha1.ReasonMetricsUnavailable, 2048}},
 		{"missing metric never lowers", func() QuotaInput {
 			in := with(tpm(0), shedding, time.Hour)
 			in.Limits.TokensPerDay = 10_000_000
 			in.Usage.TokensToday = new(int64(1_000)) // 0.0%, but tokens per minute is unknown
 			in.Usage.TokensPerMinute = nil
 			return in
-		}(), quotaOutcome{shedding, false, "0.0", LimitTokensPerDay, ReasonMetricsUnavailable, 2048}},
+		}(), quotaOutcome{shedding, false, "0.0", LimitTokensPerDay, breakwaterv1alpha1.ReasonMetricsUnavailable, 2048}},
 		{"partial data escalates", func() QuotaInput {
 			in := with(tpm(400_000), warning, time.Second)
 			in.Limits.TokensPerDay = 10_000_000
 			return in // tokens today unknown
-		}(), quotaOutcome{exhausted, true, "100.0", LimitTokensPerMinute, ReasonHardLimitReached, 2048}},
+		}(), quotaOutcome{exhausted, true, "100.0", LimitTokensPerMinute, breakwaterv1alpha1.ReasonHardLimitReached, 2048}},
 		{"daily tokens projected over budget", QuotaInput{
 			Now:    noon,
 			Limits: QuotaLimits{TokensPerDay: 1_000_000},
 			// 300000 today + 1000/min for 720 min = 1020000: 102%.
 			Usage: QuotaUsage{TokensToday: new(int64(300_000)), TokensPerMinute: new(int64(1_000))},
-		}, quotaOutcome{warning, true, "30.0", LimitTokensPerDay, ReasonProjectedOverBudget, DefaultClampUnset}},
+		}, quotaOutcome{warning, true, "30.0", LimitTokensPerDay, breakwaterv1alpha1.ReasonProjectedOverBudget, DefaultClampUnset}},
 		{"daily tokens projected under budget", QuotaInput{
 			Now:    noon,
 			Limits: QuotaLimits{TokensPerDay: 1_000_000},
 			Usage:  QuotaUsage{TokensToday: new(int64(300_000)), TokensPerMinute: new(int64(900))},
-		}, quotaOutcome{normal, false, "30.0", LimitTokensPerDay, ReasonWithinLimits, 0}},
+		}, quotaOutcome{normal, false, "30.0", LimitTokensPerDay, breakwaterv1alpha1.ReasonWithinLimits, 0}},
 		{"cost binding", QuotaInput{
 			Now:    noon,
 			Limits: QuotaLimits{TokensPerMinute: 400_000, CostPerDay: *money(t, "250")},
 			Usage:  QuotaUsage{TokensPerMinute: new(int64(40_000)), CostToday: money(t, "230.5")},
-		}, quotaOutcome{shedding, true, "92.2", LimitCostPerDay, ReasonShedThresholdReached, DefaultClampUnset}},
+		}, quotaOutcome{shedding, true, "92.2", LimitCostPerDay, breakwaterv1alpha1.ReasonShedThresholdReached, DefaultClampUnset}},
 		{"cost projected over budget", QuotaInput{
 			Now:    noon,
 			Limits: QuotaLimits{CostPerDay: *money(t, "100")},
 			// 40 spent + 0.1/min for 720 min = 112: 112%.
 			Usage: QuotaUsage{CostToday: money(t, "40"), CostPerMinute: money(t, "0.1")},
-		}, quotaOutcome{warning, true, "40.0", LimitCostPerDay, ReasonProjectedOverBudget, DefaultClampUnset}},
+		}, quotaOutcome{warning, true, "40.0", LimitCostPerDay, breakwaterv1alpha1.ReasonProjectedOverBudget, DefaultClampUnset}},
 		{"no limit known", QuotaInput{Now: noon, Previous: warning},
-			quotaOutcome{warning, false, "", "", ReasonLimitUnresolved, DefaultClampUnset}},
+			quotaOutcome{warning, false, "", "", breakwaterv1alpha1.ReasonLimitUnresolved, DefaultClampUnset}},
 		{"custom thresholds", func() QuotaInput {
 			in := tpm(200_000)
 			in.WarnPercent, in.ShedPercent, in.HardPercent = 40, 50, 60
 			return in
-		}(), quotaOutcome{shedding, true, "50.0", LimitTokensPerMinute, ReasonShedThresholdReached, 2048}},
+		}(), quotaOutcome{shedding, true, "50.0", LimitTokensPerMinute, breakwaterv1alpha1.ReasonShedThresholdReached, 2048}},
 		{"low threshold margin is capped at half", func() QuotaInput {
 			in := with(tpm(10_000), warning, time.Hour) // 2.5%: below 4-5 but not below 4/2
 			in.WarnPercent = 4
 			return in
-		}(), quotaOutcome{warning, false, "2.5", LimitTokensPerMinute, ReasonRecovering, 2048}},
+		}(), quotaOutcome{warning, false, "2.5", LimitTokensPerMinute, breakwaterv1alpha1.ReasonRecovering, 2048}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,7 +191,7 @@ func TestQuotaMessages(t *testing.T) {
 		Usage:    QuotaUsage{TokensToday: new(int64(300_000)), TokensPerMinute: new(int64(950))}, // 98.4% projected
 		Previous: breakwaterv1alpha1.QuotaWarning, PreviousSince: noon.Add(-time.Hour),
 	}
-	if p := QuotaState(proj); p.Reason != ReasonRecovering || p.State != breakwaterv1alpha1.QuotaWarning {
+	if p := QuotaState(proj); p.Reason != breakwaterv1alpha1.ReasonRecovering || p.State != breakwaterv1alpha1.QuotaWarning {
 		t.Errorf("projection inside the margin: %s %s, want Warning Recovering", p.State, p.Reason)
 	} else if want := "Usage is 30.0% of 1000000 tokens/day, below the 80% warn threshold, but a daily budget is projected at 98.4% by 00:00 UTC; Warning is held until the projection is below 95.0%."; p.Message != want {
 		t.Errorf("projection message:\n got %s\nwant %s", p.Message, want)

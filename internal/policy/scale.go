@@ -39,7 +39,7 @@ type ScaleInput struct {
 	// Cooldown overrides DefaultScaleCooldown.
 	Cooldown time.Duration
 	// MetricsUnavailable is set when the quota's state is only held (QuotaPlan.Reason is
-	// ReasonMetricsUnavailable): nobody is shed or restored on a state that was not measured.
+	// breakwaterv1alpha1.ReasonMetricsUnavailable): nobody is shed or restored on a state that was not measured.
 	MetricsUnavailable bool
 	// Shadow is spec.mode == shadow on the TokenQuota.
 	Shadow    bool
@@ -81,13 +81,13 @@ func Scale(in ScaleInput) ScalePlan {
 
 	// A shed workload that became critical is restored whatever the state: critical ones are
 	// never kept down.
-	s.restoreClass(breakwaterv1alpha1.CriticalityCritical, ReasonCriticalRestored, "it is now critical")
+	s.restoreClass(breakwaterv1alpha1.CriticalityCritical, breakwaterv1alpha1.ReasonCriticalRestored, "it is now critical")
 
 	if in.MetricsUnavailable {
 		if len(s.actions) > 0 {
-			return s.plan(ReasonCriticalRestored, s.summary())
+			return s.plan(breakwaterv1alpha1.ReasonCriticalRestored, s.summary())
 		}
-		return s.plan(ReasonMetricsUnavailable, "Quota usage could not be measured; no workload is shed or restored until it can.")
+		return s.plan(breakwaterv1alpha1.ReasonMetricsUnavailable, "Quota usage could not be measured; no workload is shed or restored until it can.")
 	}
 
 	age := in.Now.Sub(in.StateSince)
@@ -97,22 +97,22 @@ func Scale(in ScaleInput) ScalePlan {
 	wait := ""
 	switch in.State {
 	case breakwaterv1alpha1.QuotaExhausted:
-		s.shedClass(breakwaterv1alpha1.CriticalitySheddable, ReasonShedForExhaustedQuota)
-		s.shedClass(breakwaterv1alpha1.CriticalityStandard, ReasonShedForExhaustedQuota)
+		s.shedClass(breakwaterv1alpha1.CriticalitySheddable, breakwaterv1alpha1.ReasonShedForExhaustedQuota)
+		s.shedClass(breakwaterv1alpha1.CriticalityStandard, breakwaterv1alpha1.ReasonShedForExhaustedQuota)
 	case breakwaterv1alpha1.QuotaShedding:
-		s.shedClass(breakwaterv1alpha1.CriticalitySheddable, ReasonShedForQuota)
+		s.shedClass(breakwaterv1alpha1.CriticalitySheddable, breakwaterv1alpha1.ReasonShedForQuota)
 		// Standard workloads go only once every sheddable one is down and has been for a cooldown,
 		// and the quota has been Shedding for a cooldown: the first step may have been enough.
 		if s.needShed(breakwaterv1alpha1.CriticalityStandard) {
 			if s.needShed(breakwaterv1alpha1.CriticalitySheddable) || !s.settled(breakwaterv1alpha1.CriticalitySheddable) || age < in.Cooldown {
 				wait = fmt.Sprintf("Standard workloads are shed if the quota is still Shedding %s after the sheddable ones.", in.Cooldown)
 			} else {
-				s.shedClass(breakwaterv1alpha1.CriticalityStandard, ReasonShedForQuota)
+				s.shedClass(breakwaterv1alpha1.CriticalityStandard, breakwaterv1alpha1.ReasonShedForQuota)
 			}
 		}
 	case breakwaterv1alpha1.QuotaWarning:
 		if len(s.shed()) == 0 {
-			return s.plan(ReasonClampOnly, "The quota is in Warning: output tokens are clamped and no workload is scaled.")
+			return s.plan(breakwaterv1alpha1.ReasonClampOnly, "The quota is in Warning: output tokens are clamped and no workload is scaled.")
 		}
 		wait = "The quota is in Warning: shed workloads stay shed until it is Normal."
 	default: // Normal
@@ -123,9 +123,9 @@ func Scale(in ScaleInput) ScalePlan {
 		default:
 			why := fmt.Sprintf("the quota has been Normal for at least %s", in.Cooldown)
 			// Reverse order of shedding: standard first, sheddable after a further cooldown.
-			s.restoreClass(breakwaterv1alpha1.CriticalityStandard, ReasonRestored, why)
+			s.restoreClass(breakwaterv1alpha1.CriticalityStandard, breakwaterv1alpha1.ReasonRestored, why)
 			if !s.isShed(breakwaterv1alpha1.CriticalityStandard) && s.settled(breakwaterv1alpha1.CriticalityStandard) {
-				s.restoreClass(breakwaterv1alpha1.CriticalitySheddable, ReasonRestored, why)
+				s.restoreClass(breakwaterv1alpha1.CriticalitySheddable, breakwaterv1alpha1.ReasonRestored, why)
 			}
 		}
 	}
@@ -137,13 +137,13 @@ func Scale(in ScaleInput) ScalePlan {
 		if wait == "" {
 			wait = "Shed workloads are restored one cooldown apart, standard before sheddable."
 		}
-		reason := ReasonShedPending
+		reason := breakwaterv1alpha1.ReasonShedPending
 		if in.State == breakwaterv1alpha1.QuotaNormal || in.State == "" || in.State == breakwaterv1alpha1.QuotaWarning {
-			reason = ReasonRestorePending
+			reason = breakwaterv1alpha1.ReasonRestorePending
 		}
 		return s.plan(reason, wait)
 	default:
-		return s.plan(ReasonSteady, fmt.Sprintf("No workload to scale (quota %s).", stateName(in.State)))
+		return s.plan(breakwaterv1alpha1.ReasonSteady, fmt.Sprintf("No workload to scale (quota %s).", stateName(in.State)))
 	}
 }
 

@@ -67,74 +67,74 @@ func TestScale(t *testing.T) {
 		in   ScaleInput
 		want scaleOutcome
 	}{
-		{"normal, nothing shed", in(normal, time.Hour, fleet()), scaleOutcome{nil, ReasonSteady, false, nil}},
-		{"warning scales nobody", in(warning, time.Hour, fleet()), scaleOutcome{nil, ReasonClampOnly, false, nil}},
+		{"normal, nothing shed", in(normal, time.Hour, fleet()), scaleOutcome{nil, breakwaterv1alpha1.ReasonSteady, false, nil}},
+		{"warning scales nobody", in(warning, time.Hour, fleet()), scaleOutcome{nil, breakwaterv1alpha1.ReasonClampOnly, false, nil}},
 		{"warning keeps shed workloads shed", in(warning, time.Hour, shedAgo(fleet(), "batch", 5, time.Hour)),
-			scaleOutcome{nil, ReasonRestorePending, false, []string{"batch"}}},
+			scaleOutcome{nil, breakwaterv1alpha1.ReasonRestorePending, false, []string{"batch"}}},
 		{"shedding sheds sheddable first", in(shedding, 0, fleet()),
-			scaleOutcome{[]string{"batch 5→0"}, ReasonShedForQuota, true, []string{"batch"}}},
+			scaleOutcome{[]string{"batch 5→0"}, breakwaterv1alpha1.ReasonShedForQuota, true, []string{"batch"}}},
 		{"standard waits for the sheddable step to settle", in(shedding, time.Hour, shedAgo(fleet(), "batch", 5, time.Minute)),
-			scaleOutcome{nil, ReasonShedPending, false, []string{"batch"}}},
+			scaleOutcome{nil, breakwaterv1alpha1.ReasonShedPending, false, []string{"batch"}}},
 		{"standard waits for the state to last a cooldown", in(shedding, time.Minute, shedAgo(fleet(), "batch", 5, time.Hour)),
-			scaleOutcome{nil, ReasonShedPending, false, []string{"batch"}}},
+			scaleOutcome{nil, breakwaterv1alpha1.ReasonShedPending, false, []string{"batch"}}},
 		{"then standard, to its floor", in(shedding, 5*time.Minute, shedAgo(fleet(), "batch", 5, 5*time.Minute)),
-			scaleOutcome{[]string{"chat 4→1"}, ReasonShedForQuota, true, []string{"batch", "chat"}}},
+			scaleOutcome{[]string{"chat 4→1"}, breakwaterv1alpha1.ReasonShedForQuota, true, []string{"batch", "chat"}}},
 		{"no sheddable workloads: standard after a cooldown of Shedding", in(shedding, 5*time.Minute, []WorkloadInput{fleet()[0], fleet()[2]}),
-			scaleOutcome{[]string{"chat 4→1"}, ReasonShedForQuota, true, []string{"chat"}}},
+			scaleOutcome{[]string{"chat 4→1"}, breakwaterv1alpha1.ReasonShedForQuota, true, []string{"chat"}}},
 		{"exhausted sheds sheddable and standard at once", in(exhausted, 0, fleet()),
-			scaleOutcome{[]string{"batch 5→0", "chat 4→1"}, ReasonShedForExhaustedQuota, true, []string{"batch", "chat"}}},
+			scaleOutcome{[]string{"batch 5→0", "chat 4→1"}, breakwaterv1alpha1.ReasonShedForExhaustedQuota, true, []string{"batch", "chat"}}},
 		{"one action per workload per cooldown", in(exhausted, 0, func() []WorkloadInput {
 			ws := fleet()
 			ws[2].LastAction = noon.Add(-4 * time.Minute) // chat was restored 4 minutes ago
 			return ws
-		}()), scaleOutcome{[]string{"batch 5→0"}, ReasonShedForExhaustedQuota, true, []string{"batch"}}},
+		}()), scaleOutcome{[]string{"batch 5→0"}, breakwaterv1alpha1.ReasonShedForExhaustedQuota, true, []string{"batch"}}},
 		{"at or below the floor: nothing to do", in(exhausted, 0, func() []WorkloadInput {
 			ws := fleet()
 			ws[1].Replicas, ws[2].Replicas = 0, 1
 			return ws
-		}()), scaleOutcome{nil, ReasonSteady, false, nil}},
+		}()), scaleOutcome{nil, breakwaterv1alpha1.ReasonSteady, false, nil}},
 		{"normal too recently: restore waits", in(normal, 4*time.Minute, shedAgo(shedAgo(fleet(), "batch", 5, time.Hour), "chat", 4, time.Hour)),
-			scaleOutcome{nil, ReasonRestorePending, false, []string{"batch", "chat"}}},
+			scaleOutcome{nil, breakwaterv1alpha1.ReasonRestorePending, false, []string{"batch", "chat"}}},
 		{"restore standard first", in(normal, 5*time.Minute, shedAgo(shedAgo(fleet(), "batch", 5, time.Hour), "chat", 4, time.Hour)),
-			scaleOutcome{[]string{"chat 1→4"}, ReasonRestored, true, []string{"batch"}}},
+			scaleOutcome{[]string{"chat 1→4"}, breakwaterv1alpha1.ReasonRestored, true, []string{"batch"}}},
 		{"sheddable waits for the standard restore to settle", in(normal, time.Hour, func() []WorkloadInput {
 			ws := shedAgo(fleet(), "batch", 5, time.Hour)
 			ws[2].LastAction = noon.Add(-time.Minute)
 			return ws
-		}()), scaleOutcome{nil, ReasonRestorePending, false, []string{"batch"}}},
+		}()), scaleOutcome{nil, breakwaterv1alpha1.ReasonRestorePending, false, []string{"batch"}}},
 		{"then sheddable", in(normal, time.Hour, func() []WorkloadInput {
 			ws := shedAgo(fleet(), "batch", 5, time.Hour)
 			ws[2].LastAction = noon.Add(-5 * time.Minute)
 			return ws
-		}()), scaleOutcome{[]string{"batch 0→5"}, ReasonRestored, true, nil}},
+		}()), scaleOutcome{[]string{"batch 0→5"}, breakwaterv1alpha1.ReasonRestored, true, nil}},
 		{"a shed workload scaled up meanwhile keeps its count", in(normal, time.Hour, func() []WorkloadInput {
 			ws := shedAgo(fleet(), "batch", 5, time.Hour)
 			ws[1].Replicas = 7
 			return ws
-		}()), scaleOutcome{[]string{"batch 7→7"}, ReasonRestored, true, nil}},
-		{"critical is never shed", in(exhausted, time.Hour, fleet()[:1]), scaleOutcome{nil, ReasonSteady, false, nil}},
+		}()), scaleOutcome{[]string{"batch 7→7"}, breakwaterv1alpha1.ReasonRestored, true, nil}},
+		{"critical is never shed", in(exhausted, time.Hour, fleet()[:1]), scaleOutcome{nil, breakwaterv1alpha1.ReasonSteady, false, nil}},
 		{"a shed workload that became critical is restored", in(shedding, time.Hour, func() []WorkloadInput {
 			ws := shedAgo(fleet(), "batch", 5, time.Hour)
 			ws[1].Criticality = critical
 			return ws[:2]
-		}()), scaleOutcome{[]string{"batch 0→5"}, ReasonCriticalRestored, true, nil}},
+		}()), scaleOutcome{[]string{"batch 0→5"}, breakwaterv1alpha1.ReasonCriticalRestored, true, nil}},
 		{"shadow lists without applying", func() ScaleInput {
 			s := in(exhausted, 0, fleet())
 			s.Shadow = true
 			return s
-		}(), scaleOutcome{[]string{"batch 5→0", "chat 4→1"}, ReasonShedForExhaustedQuota, false, []string{"batch", "chat"}}},
+		}(), scaleOutcome{[]string{"batch 5→0", "chat 4→1"}, breakwaterv1alpha1.ReasonShedForExhaustedQuota, false, []string{"batch", "chat"}}},
 		{"metrics unavailable: nobody shed", func() ScaleInput {
 			s := in(exhausted, time.Hour, fleet())
 			s.MetricsUnavailable = true
 			return s
-		}(), scaleOutcome{nil, ReasonMetricsUnavailable, false, nil}},
+		}(), scaleOutcome{nil, breakwaterv1alpha1.ReasonMetricsUnavailable, false, nil}},
 		{"metrics unavailable: nobody restored", func() ScaleInput {
 			s := in(normal, time.Hour, shedAgo(fleet(), "chat", 4, time.Hour))
 			s.MetricsUnavailable = true
 			return s
-		}(), scaleOutcome{nil, ReasonMetricsUnavailable, false, []string{"chat"}}},
+		}(), scaleOutcome{nil, breakwaterv1alpha1.ReasonMetricsUnavailable, false, []string{"chat"}}},
 		{"empty criticality is standard", in(exhausted, 0, []WorkloadInput{{Name: "x", Replicas: 2}}),
-			scaleOutcome{[]string{"x 2→0"}, ReasonShedForExhaustedQuota, true, []string{"x"}}},
+			scaleOutcome{[]string{"x 2→0"}, breakwaterv1alpha1.ReasonShedForExhaustedQuota, true, []string{"x"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,7 +152,7 @@ func TestScale(t *testing.T) {
 func TestScaleActionDetail(t *testing.T) {
 	got := Scale(ScaleInput{Now: noon, State: breakwaterv1alpha1.QuotaShedding, Workloads: fleet()})
 	want := []ScaleAction{{
-		Workload: "batch", Criticality: sheddable, From: 5, To: 0, Remember: new(int32(5)), Reason: ReasonShedForQuota,
+		Workload: "batch", Criticality: sheddable, From: 5, To: 0, Remember: new(int32(5)), Reason: breakwaterv1alpha1.ReasonShedForQuota,
 		Message: "Scaled batch from 5 to 0 replicas (its floor) because the quota is Shedding; 5 replicas remembered.",
 	}}
 	if diff := cmp.Diff(want, got.Actions); diff != "" {

@@ -96,7 +96,7 @@ func simulateFailover(t *testing.T, seed uint64) {
 				if tg.headroom != nil && w.Weight > *tg.headroom {
 					t.Fatalf("%s: %s got %d, above its headroom %d", now, tg.name, w.Weight, *tg.headroom)
 				}
-				if plan.Reason == ReasonFailback && now.Sub(plan.Targets[i].HealthySince) < in.StablePeriod {
+				if plan.Reason == breakwaterv1alpha1.ReasonFailback && now.Sub(plan.Targets[i].HealthySince) < in.StablePeriod {
 					t.Fatalf("%s: failback to %s before its stable period", now, tg.name)
 				}
 			}
@@ -224,7 +224,7 @@ func simulateQuota(t *testing.T, seed uint64, shadow bool) {
 		seen[state] = true
 
 		in := ScaleInput{Now: now, State: state, StateSince: since, Cooldown: cooldown, Shadow: shadow,
-			MetricsUnavailable: q.Reason == ReasonMetricsUnavailable}
+			MetricsUnavailable: q.Reason == breakwaterv1alpha1.ReasonMetricsUnavailable}
 		for _, w := range ws {
 			in.Workloads = append(in.Workloads, w.WorkloadInput)
 		}
@@ -278,7 +278,7 @@ func simulateQuota(t *testing.T, seed uint64, shadow bool) {
 func checkQuotaStep(t *testing.T, now time.Time, prev breakwaterv1alpha1.QuotaState, since time.Time, usedPermille int64, missing bool, q QuotaPlan) {
 	t.Helper()
 	in := QuotaInput{}.withDefaults()
-	if rank(q.State) < rank(prev) {
+	if QuotaSeverity(q.State) < QuotaSeverity(prev) {
 		if missing {
 			t.Fatalf("%s: %s → %s on missing metrics", now, prev, q.State)
 		}
@@ -289,7 +289,7 @@ func checkQuotaStep(t *testing.T, now time.Time, prev breakwaterv1alpha1.QuotaSt
 			t.Fatalf("%s: %s → %s at %d‰, not below %d‰", now, prev, q.State, usedPermille, exit)
 		}
 	}
-	if !missing && rank(q.State) < rank(in.level(usedPermille, -1, false)) {
+	if !missing && QuotaSeverity(q.State) < QuotaSeverity(in.level(usedPermille, -1, false)) {
 		t.Fatalf("%s: state %s below what %d‰ calls for", now, q.State, usedPermille)
 	}
 	if (q.OutputTokenClamp > 0) != (q.State != breakwaterv1alpha1.QuotaNormal) {
@@ -408,7 +408,7 @@ func TestSimulateFlappingTarget(t *testing.T) {
 					if !lastShift.IsZero() && now.Sub(lastShift) < in.Cooldown {
 						t.Fatalf("%s: shift inside the cooldown", now)
 					}
-					if plan.Reason == ReasonFailback && now.Sub(lastUnhealthy) < in.StablePeriod {
+					if plan.Reason == breakwaterv1alpha1.ReasonFailback && now.Sub(lastUnhealthy) < in.StablePeriod {
 						t.Fatalf("%s: failback %s after the target was last unhealthy", now, now.Sub(lastUnhealthy))
 					}
 					lastShift = now
@@ -481,7 +481,7 @@ func simulateQuotaPressure(t *testing.T, seed uint64) {
 			if !lastShift.IsZero() && now.Sub(lastShift) < in.Cooldown {
 				t.Fatalf("%s: shift inside the cooldown", now)
 			}
-			if plan.Reason == ReasonQuotaHigh {
+			if plan.Reason == breakwaterv1alpha1.ReasonQuotaHigh {
 				sawQuota = true
 				// The destination stays below its own trigger after the move, at this demand.
 				for i, w := range plan.Weights {

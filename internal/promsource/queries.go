@@ -10,19 +10,18 @@ import (
 	"github.com/breakwater-dev/breakwater/internal/metrics"
 )
 
-// Metric and label names of the guard, as registered by metrics.Register in internal/metrics, which
-// does not export them as constants. TestNamesMatchGuardRegistry fails when they drift apart.
+// Metric and label names of the guard, from internal/metrics where they are defined.
 const (
-	metricRequests       = "breakwater_guard_requests_total"
-	metricAttempts       = "breakwater_guard_upstream_attempts_total"
-	metricTokens         = "breakwater_guard_tokens_total"
-	metricCost           = "breakwater_guard_cost_total"
-	metricDurationBucket = "gen_ai_client_operation_duration_seconds_bucket"
+	metricRequests       = metrics.NameRequestsTotal
+	metricAttempts       = metrics.NameUpstreamAttemptsTotal
+	metricTokens         = metrics.NameTokensTotal
+	metricCost           = metrics.NameCostTotal
+	metricDurationBucket = metrics.NameGenAIClientOperationDurationSeconds + "_bucket"
 
-	labelEndpoint = "endpoint"
-	labelTarget   = "target"
-	labelOutcome  = "outcome"
-	labelType     = "type"
+	labelEndpoint = metrics.LabelEndpoint
+	labelTarget   = metrics.LabelTarget
+	labelOutcome  = metrics.LabelOutcome
+	labelType     = metrics.LabelType
 	labelLe       = "le"
 
 	// Set by the scrape job (see GuardRelabelConfigs), not by the guard.

@@ -13,8 +13,8 @@ import (
 	"github.com/breakwater-dev/breakwater/internal/metrics"
 )
 
-// TestNamesMatchGuardRegistry keeps this package's metric and label names in step with the ones
-// internal/metrics registers, since they are written twice.
+// TestNamesMatchGuardRegistry checks that the metrics and labels the queries read are registered
+// by internal/metrics with exactly those labels.
 func TestNamesMatchGuardRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := metrics.Register(reg)

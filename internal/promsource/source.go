@@ -13,33 +13,18 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// Source is what the control loops read. Every method evaluates one query at the current time.
-// A key missing from a Result means Prometheus had no data for it; it never means zero.
+// Source is what the control loops read: one figure over a scope, evaluated at the current time.
+// A key missing from a Result means Prometheus had no data for it; it never means zero. Each loop
+// asks for the figures it needs by name, so a test's fake answers one method.
 type Source interface {
-	// RequestRate is requests per second.
-	RequestRate(ctx context.Context, s Scope) (Result[Key], error)
-	// AttemptRate is upstream attempts per second, retries and fallbacks included.
-	AttemptRate(ctx context.Context, s Scope) (Result[Key], error)
-	// ErrorRatio is the fraction (0 to 1) of upstream attempts that ended in one of ErrorOutcomes.
-	ErrorRatio(ctx context.Context, s Scope) (Result[Key], error)
-	// ThrottleRatio is the fraction (0 to 1) of upstream attempts the target throttled.
-	ThrottleRatio(ctx context.Context, s Scope) (Result[Key], error)
-	// LatencyP99 is the 99th percentile of request duration in seconds (+Inf above 81.92s).
-	LatencyP99(ctx context.Context, s Scope) (Result[Key], error)
-	// TokensPerMinute is input plus output tokens per minute.
-	TokensPerMinute(ctx context.Context, s Scope) (Result[Key], error)
-	// CostPerMinute is US dollars per minute.
-	CostPerMinute(ctx context.Context, s Scope) (Result[Key], error)
-	// WorkloadTokensPerMinute is input plus output tokens per minute per GenAIWorkload.
-	WorkloadTokensPerMinute(ctx context.Context, s Scope) (Result[WorkloadKey], error)
-	// WorkloadCostPerMinute is US dollars per minute per GenAIWorkload.
-	WorkloadCostPerMinute(ctx context.Context, s Scope) (Result[WorkloadKey], error)
-	// TokensToday is input plus output tokens since 00:00 UTC. s.Window is ignored: the window runs
-	// from 00:00 UTC of the evaluation time (DayWindow).
-	TokensToday(ctx context.Context, s Scope) (Result[Key], error)
-	// CostToday is US dollars since 00:00 UTC, with the window of TokensToday.
-	CostToday(ctx context.Context, s Scope) (Result[Key], error)
+	// Query evaluates figure (one of the Query* names of the per-target figures) over s.
+	Query(ctx context.Context, figure Figure, s Scope) (Result[Key], error)
 }
+
+// Figure names a per-target (or, with Scope.SumTargets, per-endpoint) figure: QueryRequestRate,
+// QueryAttemptRate, QueryErrorRatio, QueryThrottleRatio, QueryLatencyP99, QueryTokensPerMinute,
+// QueryCostPerMinute, QueryTokensToday or QueryCostToday.
+type Figure = string
 
 // Scope chooses the series a query reads and the window it measures over.
 type Scope struct {
@@ -139,59 +124,90 @@ func New(cfg Config) (*Client, error) {
 	return &Client{api: v1.NewAPI(c), timeout: timeout, now: time.Now}, nil
 }
 
-// RequestRate implements Source.
+// RequestRate is requests per second.
 func (c *Client) RequestRate(ctx context.Context, s Scope) (Result[Key], error) {
-	return queryKeys(ctx, c, QueryRequestRate, s, RequestRateQuery)
+	return c.Query(ctx, QueryRequestRate, s)
 }
 
-// AttemptRate implements Source.
+// AttemptRate is upstream attempts per second, retries and fallbacks included.
 func (c *Client) AttemptRate(ctx context.Context, s Scope) (Result[Key], error) {
-	return queryKeys(ctx, c, QueryAttemptRate, s, AttemptRateQuery)
+	return c.Query(ctx, QueryAttemptRate, s)
 }
 
-// ErrorRatio implements Source.
+// ErrorRatio is the fraction (0 to 1) of upstream attempts that ended in one of ErrorOutcomes.
 func (c *Client) ErrorRatio(ctx context.Context, s Scope) (Result[Key], error) {
-	return queryKeys(ctx, c, QueryErrorRatio, s, ErrorRatioQuery)
+	return c.Query(ctx, QueryErrorRatio, s)
 }
 
-// ThrottleRatio implements Source.
+// ThrottleRatio is the fraction (0 to 1) of upstream attempts the target throttled.
 func (c *Client) ThrottleRatio(ctx context.Context, s Scope) (Result[Key], error) {
-	return queryKeys(ctx, c, QueryThrottleRatio, s, ThrottleRatioQuery)
+	return c.Query(ctx, QueryThrottleRatio, s)
 }
 
-// LatencyP99 implements Source.
+// LatencyP99 is the 99th percentile of request duration in seconds (+Inf above 81.92s).
 func (c *Client) LatencyP99(ctx context.Context, s Scope) (Result[Key], error) {
-	return queryKeys(ctx, c, QueryLatencyP99, s, LatencyP99Query)
+	return c.Query(ctx, QueryLatencyP99, s)
 }
 
-// TokensPerMinute implements Source.
+// TokensPerMinute is input plus output tokens per minute.
 func (c *Client) TokensPerMinute(ctx context.Context, s Scope) (Result[Key], error) {
-	return queryKeys(ctx, c, QueryTokensPerMinute, s, TokensPerMinuteQuery)
+	return c.Query(ctx, QueryTokensPerMinute, s)
 }
 
-// CostPerMinute implements Source.
+// CostPerMinute is US dollars per minute.
 func (c *Client) CostPerMinute(ctx context.Context, s Scope) (Result[Key], error) {
-	return queryKeys(ctx, c, QueryCostPerMinute, s, CostPerMinuteQuery)
+	return c.Query(ctx, QueryCostPerMinute, s)
 }
 
-// WorkloadTokensPerMinute implements Source.
+// WorkloadTokensPerMinute is input plus output tokens per minute per GenAIWorkload.
 func (c *Client) WorkloadTokensPerMinute(ctx context.Context, s Scope) (Result[WorkloadKey], error) {
 	return queryWorkloads(ctx, c, QueryWorkloadTokensPerMinute, s, WorkloadTokensPerMinuteQuery)
 }
 
-// WorkloadCostPerMinute implements Source.
+// WorkloadCostPerMinute is US dollars per minute per GenAIWorkload.
 func (c *Client) WorkloadCostPerMinute(ctx context.Context, s Scope) (Result[WorkloadKey], error) {
 	return queryWorkloads(ctx, c, QueryWorkloadCostPerMinute, s, WorkloadCostPerMinuteQuery)
 }
 
-// TokensToday implements Source.
+// TokensToday is input plus output tokens since 00:00 UTC. s.Window is ignored: the window runs
+// from 00:00 UTC of the evaluation time (DayWindow).
 func (c *Client) TokensToday(ctx context.Context, s Scope) (Result[Key], error) {
-	return queryToday(ctx, c, QueryTokensToday, s, TokensTodayQuery)
+	return c.Query(ctx, QueryTokensToday, s)
 }
 
-// CostToday implements Source.
+// CostToday is US dollars since 00:00 UTC, with the window of TokensToday.
 func (c *Client) CostToday(ctx context.Context, s Scope) (Result[Key], error) {
-	return queryToday(ctx, c, QueryCostToday, s, CostTodayQuery)
+	return c.Query(ctx, QueryCostToday, s)
+}
+
+// figures are the per-target figures Query answers: the PromQL of each, and whether its window
+// runs from 00:00 UTC (DayWindow) instead of the scope's.
+var figures = map[Figure]struct {
+	build func(Scope) string
+	today bool
+}{
+	QueryRequestRate:     {build: RequestRateQuery},
+	QueryAttemptRate:     {build: AttemptRateQuery},
+	QueryErrorRatio:      {build: ErrorRatioQuery},
+	QueryThrottleRatio:   {build: ThrottleRatioQuery},
+	QueryLatencyP99:      {build: LatencyP99Query},
+	QueryTokensPerMinute: {build: TokensPerMinuteQuery},
+	QueryCostPerMinute:   {build: CostPerMinuteQuery},
+	QueryTokensToday:     {build: TokensTodayQuery, today: true},
+	QueryCostToday:       {build: CostTodayQuery, today: true},
+}
+
+// Query implements Source.
+func (c *Client) Query(ctx context.Context, figure Figure, s Scope) (Result[Key], error) {
+	f, ok := figures[figure]
+	switch {
+	case !ok:
+		return Result[Key]{}, fmt.Errorf("promsource: no per-target figure %q", figure)
+	case f.today:
+		return queryToday(ctx, c, figure, s, f.build)
+	default:
+		return queryKeys(ctx, c, figure, s, f.build)
+	}
 }
 
 // queryToday evaluates a usage-today query with the window from 00:00 UTC of the evaluation time.

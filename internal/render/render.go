@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
@@ -119,12 +118,11 @@ func Config(in Inputs) *guardconfig.Config {
 		},
 		Quota: quota(in.Quotas, in.Endpoints),
 	}
-	weights := policyWeights(in.Policies)
 	// Sorted by name: the guard routes by name, so order carries no meaning and sorting keeps the
 	// hash stable when a user reorders the list.
 	for _, name := range sortedRefs(w.Spec.ModelEndpoints) {
 		if me, ok := in.Endpoints[name]; ok {
-			cfg.Endpoints = append(cfg.Endpoints, endpoint(me, weights[name]))
+			cfg.Endpoints = append(cfg.Endpoints, endpoint(me, policy.SteeringPolicy(in.Policies, name)))
 		}
 	}
 	for _, name := range sortedRefs(w.Spec.RetrievalBackends) {
@@ -144,7 +142,9 @@ func sortedRefs(refs []breakwaterv1alpha1.LocalObjectReference) []string {
 	return slices.Compact(names)
 }
 
-func endpoint(me *breakwaterv1alpha1.ModelEndpoint, weights map[string]int32) guardconfig.Endpoint {
+// endpoint maps a ModelEndpoint; steering is the FailoverPolicy whose weights its guards use (nil
+// for none).
+func endpoint(me *breakwaterv1alpha1.ModelEndpoint, steering *breakwaterv1alpha1.FailoverPolicy) guardconfig.Endpoint {
 	s := me.Spec
 	e := guardconfig.Endpoint{
 		Name:     me.Name,
@@ -168,16 +168,13 @@ func endpoint(me *breakwaterv1alpha1.ModelEndpoint, weights map[string]int32) gu
 		// leaving it zero would give the guard's own, shorter default instead.
 		e.Timeouts.FirstToken = e.Timeouts.Request
 	}
-	// Policy weights apply only when they name every target and leave one with traffic; otherwise
-	// they are stale (the endpoint changed since) and the spec is the better truth.
-	usePolicy := len(weights) == len(s.Targets)
-	positive := false
-	for _, t := range s.Targets {
-		w, ok := weights[t.Name]
-		usePolicy = usePolicy && ok
-		positive = positive || w > 0
+	// The policy's weights apply only when they are in force (policy.PolicyWeights); otherwise they
+	// are stale (the endpoint changed since) and the spec's relative weights are the better truth.
+	var weights map[string]int32
+	usePolicy := false
+	if steering != nil {
+		weights, usePolicy = policy.PolicyWeights(steering.Status.Weights, s.Targets)
 	}
-	usePolicy = usePolicy && positive
 	for _, t := range s.Targets {
 		gt := target(s.Provider, t)
 		if usePolicy {
@@ -191,7 +188,7 @@ func endpoint(me *breakwaterv1alpha1.ModelEndpoint, weights map[string]int32) gu
 func target(p breakwaterv1alpha1.Provider, t breakwaterv1alpha1.ModelTarget) guardconfig.Target {
 	gt := guardconfig.Target{
 		Name:         t.Name,
-		Weight:       int(TargetWeight(t)),
+		Weight:       int(policy.TargetWeight(t)),
 		Region:       t.Region,
 		ModelID:      t.ModelID,
 		EndpointName: t.EndpointName,
@@ -211,15 +208,6 @@ func target(p breakwaterv1alpha1.Provider, t breakwaterv1alpha1.ModelTarget) gua
 		}
 	}
 	return gt
-}
-
-// TargetWeight is a target's spec weight, with the CRD's default of 100 when it is unset (the API
-// server fills it in; objects built in memory may not have it).
-func TargetWeight(t breakwaterv1alpha1.ModelTarget) int32 {
-	if t.Weight == nil {
-		return 100
-	}
-	return *t.Weight
 }
 
 // openAIBase turns the CRD's server URL (the guard appends /v1/chat/completions, ...) into the
@@ -306,14 +294,6 @@ func backend(rb *breakwaterv1alpha1.RetrievalBackend) guardconfig.RetrievalBacke
 	return b
 }
 
-// quotaSeverity orders quota states so that the strictest covering quota wins.
-var quotaSeverity = map[breakwaterv1alpha1.QuotaState]int{
-	breakwaterv1alpha1.QuotaNormal:    0,
-	breakwaterv1alpha1.QuotaWarning:   1,
-	breakwaterv1alpha1.QuotaShedding:  2,
-	breakwaterv1alpha1.QuotaExhausted: 3,
-}
-
 // quota hands the guard the strictest state among the enforcing quotas covering the workload's
 // endpoints, and the output-token clamp that state calls for (internal/policy's rule, from the
 // smallest maxOutputTokens of those endpoints). A quota in shadow mode decides and records, but
@@ -325,7 +305,7 @@ func quota(quotas []breakwaterv1alpha1.TokenQuota, endpoints map[string]*breakwa
 		if q.Spec.Mode == breakwaterv1alpha1.ModeShadow {
 			continue
 		}
-		if s, ok := quotaSeverity[q.Status.State]; ok && s > quotaSeverity[state] {
+		if policy.QuotaSeverity(q.Status.State) > policy.QuotaSeverity(state) {
 			state = q.Status.State
 		}
 	}
@@ -336,29 +316,6 @@ func quota(quotas []breakwaterv1alpha1.TokenQuota, endpoints map[string]*breakwa
 		}
 	}
 	return guardconfig.Quota{State: guardconfig.QuotaState(state), OutputTokenClamp: policy.OutputTokenClamp(state, smallest)}
-}
-
-// policyWeights collects, per endpoint, the current weights of the first (by name) FailoverPolicy
-// that is Ready; one that is not Ready has not validated its targets against the endpoint.
-func policyWeights(policies []breakwaterv1alpha1.FailoverPolicy) map[string]map[string]int32 {
-	sorted := slices.Clone(policies)
-	slices.SortFunc(sorted, func(a, b breakwaterv1alpha1.FailoverPolicy) int { return strings.Compare(a.Name, b.Name) })
-	out := map[string]map[string]int32{}
-	for _, p := range sorted {
-		ep := p.Spec.EndpointRef.Name
-		if _, seen := out[ep]; seen || len(p.Status.Weights) == 0 {
-			continue
-		}
-		if !apimeta.IsStatusConditionTrue(p.Status.Conditions, breakwaterv1alpha1.ConditionReady) {
-			continue
-		}
-		w := map[string]int32{}
-		for _, tw := range p.Status.Weights {
-			w[tw.Target] = tw.Weight
-		}
-		out[ep] = w
-	}
-	return out
 }
 
 func duration(d metav1.Duration) guardconfig.Duration { return guardconfig.Duration(d.Duration) }

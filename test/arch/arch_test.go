@@ -18,7 +18,7 @@ const module = "github.com/breakwater-dev/breakwater"
 func TestDependencyRules(t *testing.T) {
 	rules := []struct {
 		packages  string   // a go list pattern, relative to the module
-		forbidden []string // import path prefixes none of their (non-test) dependencies may have
+		forbidden []string // packages (and their subpackages; a trailing / matches any path under it) none of their (non-test) dependencies may be
 		why       string
 	}{
 		{"./api/...", []string{module + "/controllers", module + "/internal/", "sigs.k8s.io/controller-runtime"},
@@ -31,10 +31,20 @@ func TestDependencyRules(t *testing.T) {
 				"client-go's clientset alone (every API group registered at start-up) costs each of them about 8 MiB"},
 		{"./internal/guardconfig", []string{"k8s.io/", "sigs.k8s.io/", module + "/api/"},
 			"the manager-guard contract is plain Go structs, testable without Kubernetes"},
-		{"./internal/policy/...", []string{"sigs.k8s.io/controller-runtime", "k8s.io/client-go"},
-			"decisions are pure functions of their inputs"},
-		{"./internal/render", []string{"sigs.k8s.io/controller-runtime", "k8s.io/client-go"},
+		{"./internal/policy/...", []string{"sigs.k8s.io/controller-runtime", "k8s.io/client-go",
+			module + "/internal/promsource", module + "/internal/aws", module + "/internal/render", module + "/controllers",
+			"github.com/prometheus/", "github.com/aws/"},
+			"decisions are pure functions of their inputs: the loops gather the metrics, quotas and catalogue answers and hand them in"},
+		{"./internal/render", []string{"sigs.k8s.io/controller-runtime", "k8s.io/client-go",
+			module + "/internal/promsource", module + "/internal/aws", module + "/controllers"},
 			"rendering the guard config is a pure function of the CRDs"},
+		{"./internal/promsource", []string{"sigs.k8s.io/controller-runtime", "k8s.io/", module + "/api/",
+			module + "/controllers", module + "/internal/policy", module + "/internal/guard"},
+			"the metric source answers figures over a scope; it knows no Kubernetes object and decides nothing"},
+		{"./internal/metrics", []string{"sigs.k8s.io/", "k8s.io/", module + "/internal/guard", module + "/api/", module + "/controllers"},
+			"the guard's metric names are a leaf both the guard and the manager's queries import"},
+		{"./controllers/...", []string{module + "/internal/guard", module + "/cmd/"},
+			"the manager talks to the guard through the guardconfig contract and the guard's metrics, never its code"},
 	}
 	root, err := testenv.RepoRoot()
 	if err != nil {
@@ -50,13 +60,22 @@ func TestDependencyRules(t *testing.T) {
 			}
 			for _, dep := range strings.Fields(string(out)) {
 				for _, f := range r.forbidden {
-					if strings.HasPrefix(dep, f) {
+					if forbids(f, dep) {
 						t.Errorf("%s depends on %s: %s", r.packages, dep, r.why)
 					}
 				}
 			}
 		})
 	}
+}
+
+// forbids says whether the forbidden entry f matches the package dep: f itself or a package under
+// it, or with a trailing slash any path under it.
+func forbids(f, dep string) bool {
+	if strings.HasSuffix(f, "/") {
+		return strings.HasPrefix(dep, f)
+	}
+	return dep == f || strings.HasPrefix(dep, f+"/")
 }
 
 // TestPolicyIsHandedTheClock keeps decisions replayable: internal/policy never reads the clock or

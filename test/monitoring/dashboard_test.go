@@ -11,6 +11,8 @@ import (
 
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+
+	"github.com/breakwater-dev/breakwater/internal/metrics"
 )
 
 const dashboardFile = "config/grafana/breakwater-dashboard.json"
@@ -177,7 +179,7 @@ func TestDashboardQueriesRunInPrometheus(t *testing.T) {
 		}
 		guardOnly := true
 		for _, s := range seriesIn(q.expr, series) {
-			if !strings.HasPrefix(s, "breakwater_guard_") && !strings.HasPrefix(s, "gen_ai_") {
+			if !strings.HasPrefix(s, metrics.GuardPrefix) && !strings.HasPrefix(s, metrics.GenAIPrefix) {
 				guardOnly = false
 			}
 		}

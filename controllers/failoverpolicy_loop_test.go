@@ -34,7 +34,6 @@ type flFigures struct {
 
 // flMetrics is a promsource.Source whose answers the test sets step by step.
 type flMetrics struct {
-	controllers.NoMetrics
 	mu      sync.Mutex
 	targets map[promsource.Key]flFigures
 	err     error
@@ -77,29 +76,23 @@ func (f *flMetrics) per(s promsource.Scope, value func(flFigures) float64, ratio
 	return r, nil
 }
 
-// AttemptRate answers as RequestRate: in these fakes every request is one attempt.
-func (f *flMetrics) AttemptRate(ctx context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return f.RequestRate(ctx, s)
-}
-
-func (f *flMetrics) RequestRate(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return f.per(s, func(x flFigures) float64 { return x.rps }, false)
-}
-
-func (f *flMetrics) ErrorRatio(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return f.per(s, func(x flFigures) float64 { return x.errorRatio }, true)
-}
-
-func (f *flMetrics) ThrottleRatio(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return f.per(s, func(x flFigures) float64 { return x.throttleRatio }, true)
-}
-
-func (f *flMetrics) LatencyP99(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return f.per(s, func(x flFigures) float64 { return x.p99Seconds }, true)
-}
-
-func (f *flMetrics) TokensPerMinute(_ context.Context, s promsource.Scope) (promsource.Result[promsource.Key], error) {
-	return f.per(s, func(x flFigures) float64 { return x.rps * 60 * 500 }, false)
+// Query answers each figure from the targets' figures; attempts are requests (in these fakes every
+// request is one attempt), and a figure the loops do not read has no data.
+func (f *flMetrics) Query(_ context.Context, figure promsource.Figure, s promsource.Scope) (promsource.Result[promsource.Key], error) {
+	switch figure {
+	case promsource.QueryAttemptRate, promsource.QueryRequestRate:
+		return f.per(s, func(x flFigures) float64 { return x.rps }, false)
+	case promsource.QueryErrorRatio:
+		return f.per(s, func(x flFigures) float64 { return x.errorRatio }, true)
+	case promsource.QueryThrottleRatio:
+		return f.per(s, func(x flFigures) float64 { return x.throttleRatio }, true)
+	case promsource.QueryLatencyP99:
+		return f.per(s, func(x flFigures) float64 { return x.p99Seconds }, true)
+	case promsource.QueryTokensPerMinute:
+		return f.per(s, func(x flFigures) float64 { return x.rps * 60 * 500 }, false)
+	default:
+		return promsource.Result[promsource.Key]{}, nil
+	}
 }
 
 // flCatalog serves the model in the regions it lists.
@@ -167,8 +160,8 @@ func newFlFixture(t *testing.T, prefix string, mode bw.Mode) *flFixture {
 	if got := flWeights(f.p); got != "us-east-1=100 eu-west-1=0 us-west-2=0" {
 		t.Fatalf("first weights %s, want the endpoint's spec weights", got)
 	}
-	if tv := apimeta.FindStatusCondition(f.p.Status.Conditions, controllers.ConditionTargetsValidated); tv == nil ||
-		tv.Status != metav1.ConditionUnknown || tv.Reason != controllers.ReasonValidationUnavailable ||
+	if tv := apimeta.FindStatusCondition(f.p.Status.Conditions, bw.ConditionTargetsValidated); tv == nil ||
+		tv.Status != metav1.ConditionUnknown || tv.Reason != bw.ReasonValidationUnavailable ||
 		!strings.Contains(tv.Message, "traffic is never moved onto them") {
 		t.Fatalf("TargetsValidated without a catalogue: %+v", tv)
 	}
@@ -442,8 +435,8 @@ func TestFailoverLoopIncident(t *testing.T) {
 	if fo := apimeta.FindStatusCondition(f.p.Status.Conditions, bw.ConditionFailedOver); fo.Status != metav1.ConditionFalse {
 		t.Errorf("FailedOver at the end: %+v", fo)
 	}
-	if tv := apimeta.FindStatusCondition(f.p.Status.Conditions, controllers.ConditionTargetsValidated); tv == nil ||
-		tv.Reason != controllers.ReasonTargetNotServed || !strings.Contains(tv.Message, "eu-west-1") {
+	if tv := apimeta.FindStatusCondition(f.p.Status.Conditions, bw.ConditionTargetsValidated); tv == nil ||
+		tv.Reason != bw.ReasonTargetNotServed || !strings.Contains(tv.Message, "eu-west-1") {
 		t.Errorf("TargetsValidated: %+v", tv)
 	}
 	if deg := apimeta.FindStatusCondition(f.me.Status.Conditions, bw.ConditionDegraded); deg.Status != metav1.ConditionTrue {

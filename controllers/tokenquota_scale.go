@@ -25,20 +25,6 @@ import (
 	"github.com/breakwater-dev/breakwater/internal/scaler"
 )
 
-// Reasons of the GenAIWorkload Shed condition when the loop finds the workload's status and its
-// annotations (the scaler's record of what it did) disagree, e.g. after a manager stopped between
-// scaling and writing status. The annotations win: they were written before anything was scaled.
-const (
-	// reasonShedRecorded: the workload is shed according to its annotations; status now says so.
-	reasonShedRecorded = "ShedRecorded"
-	// reasonRestoreRecorded: the workload was restored according to its annotations; status now
-	// says so.
-	reasonRestoreRecorded = "RestoreRecorded"
-	// reasonShedReverted: the workload is shed, but something set its replicas (or autoscaler)
-	// back; Breakwater does not scale it again.
-	reasonShedReverted = "ShedReverted"
-)
-
 // quotaWorkload is one GenAIWorkload under the quota with what the loop read of its target.
 type quotaWorkload struct {
 	w      *breakwaterv1alpha1.GenAIWorkload
@@ -57,7 +43,7 @@ func (r *TokenQuotaReconciler) scaleWorkloads(ctx context.Context, q *breakwater
 	in := policy.ScaleInput{
 		Now: now, State: qp.State, StateSince: qp.Since, Shadow: shadow, Cooldown: r.sources.ScaleCooldown,
 		// A state that is only held was not measured: nobody is shed or restored on it.
-		MetricsUnavailable: qp.Reason == policy.ReasonMetricsUnavailable || qp.Reason == policy.ReasonLimitUnresolved,
+		MetricsUnavailable: qp.Reason == breakwaterv1alpha1.ReasonMetricsUnavailable || qp.Reason == breakwaterv1alpha1.ReasonLimitUnresolved,
 	}
 	byName := map[string]*quotaWorkload{}
 	for _, w := range ws {
@@ -188,21 +174,21 @@ func (r *TokenQuotaReconciler) syncShedRecord(ctx context.Context, qw *quotaWork
 		if err != nil {
 			return fmt.Errorf("finishing the shed of %s: %w", qw.target, err)
 		}
-		return r.recordShed(ctx, qw, res, reasonShedRecorded, fmt.Sprintf("Finished shedding %s: %s", qw.target, res.Message), now)
+		return r.recordShed(ctx, qw, res, breakwaterv1alpha1.ReasonShedRecorded, fmt.Sprintf("Finished shedding %s: %s", qw.target, res.Message), now)
 	case step == "restoring":
 		res, err := r.scalerFor().Restore(ctx, qw.target)
 		if err != nil {
 			return fmt.Errorf("finishing the restore of %s: %w", qw.target, err)
 		}
-		return r.recordRestore(ctx, qw, reasonRestoreRecorded, fmt.Sprintf("Finished restoring %s: %s", qw.target, res.Message), now)
+		return r.recordRestore(ctx, qw, breakwaterv1alpha1.ReasonRestoreRecorded, fmt.Sprintf("Finished restoring %s: %s", qw.target, res.Message), now)
 	case step != "" && qw.w.Status.RememberedReplicas == nil:
 		res, err := r.scalerFor().Shed(ctx, qw.target, annotationFloor(ann, qw.input.MinReplicas)) // reads only: already shed
 		if err != nil {
 			return fmt.Errorf("reading the shed state of %s: %w", qw.target, err)
 		}
-		return r.recordShed(ctx, qw, res, reasonShedRecorded, fmt.Sprintf("%s was found shed by an earlier evaluation: %s", qw.target, res.Message), now)
+		return r.recordShed(ctx, qw, res, breakwaterv1alpha1.ReasonShedRecorded, fmt.Sprintf("%s was found shed by an earlier evaluation: %s", qw.target, res.Message), now)
 	case step == "" && qw.w.Status.RememberedReplicas != nil:
-		return r.recordRestore(ctx, qw, reasonRestoreRecorded, fmt.Sprintf("%s was found restored by an earlier evaluation", qw.target), now)
+		return r.recordRestore(ctx, qw, breakwaterv1alpha1.ReasonRestoreRecorded, fmt.Sprintf("%s was found restored by an earlier evaluation", qw.target), now)
 	case step != "":
 		return r.checkReverted(ctx, qw, ann, now)
 	}
@@ -217,17 +203,17 @@ func (r *TokenQuotaReconciler) checkReverted(ctx context.Context, qw *quotaWorkl
 		return fmt.Errorf("reading the shed state of %s: %w", qw.target, err)
 	}
 	c := apimeta.FindStatusCondition(qw.w.Status.Conditions, breakwaterv1alpha1.ConditionShed)
-	if res.Outcome != scaler.Reverted || c != nil && c.Reason == reasonShedReverted {
+	if res.Outcome != scaler.Reverted || c != nil && c.Reason == breakwaterv1alpha1.ReasonShedReverted {
 		return nil
 	}
 	if err := r.writeWorkloadStatus(ctx, qw, func(st *breakwaterv1alpha1.GenAIWorkloadStatus, generation int64) {
 		setConditions(&st.Conditions, generation, metav1.Condition{Type: breakwaterv1alpha1.ConditionShed,
-			Status: metav1.ConditionTrue, Reason: reasonShedReverted, Message: res.Message, LastTransitionTime: metav1.NewTime(now)})
+			Status: metav1.ConditionTrue, Reason: breakwaterv1alpha1.ReasonShedReverted, Message: res.Message, LastTransitionTime: metav1.NewTime(now)})
 	}); err != nil {
 		return err
 	}
 	// The condition's status did not change, so the status writer tells no one: this Event does.
-	r.status.recorder.Eventf(qw.w, nil, corev1.EventTypeWarning, reasonShedReverted, "ShedCheck", "%s", res.Message)
+	r.status.recorder.Eventf(qw.w, nil, corev1.EventTypeWarning, breakwaterv1alpha1.ReasonShedReverted, "ShedCheck", "%s", res.Message)
 	return nil
 }
 
@@ -258,7 +244,7 @@ func (r *TokenQuotaReconciler) act(ctx context.Context, qw *quotaWorkload, a pol
 	case scaler.Shed, scaler.AlreadyShed:
 		return r.recordShed(ctx, qw, res, a.Reason, a.Message, now)
 	case scaler.Reverted:
-		return r.recordShed(ctx, qw, res, reasonShedReverted, res.Message, now)
+		return r.recordShed(ctx, qw, res, breakwaterv1alpha1.ReasonShedReverted, res.Message, now)
 	}
 	return nil // AtFloor or NotFound: nothing was shed, nothing to remember
 }

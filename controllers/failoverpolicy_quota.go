@@ -68,7 +68,7 @@ func (r *FailoverPolicyReconciler) quotaFigures(ctx context.Context, p *breakwat
 	if err != nil || len(quotas) == 0 {
 		return nil, err
 	}
-	res, err := r.sources.Metrics.TokensPerMinute(ctx, promsource.Scope{Namespace: p.Namespace, Endpoints: []string{me.Name}, Window: window})
+	res, err := r.sources.Metrics.Query(ctx, promsource.QueryTokensPerMinute, promsource.Scope{Namespace: p.Namespace, Endpoints: []string{me.Name}, Window: window})
 	if err != nil {
 		r.sources.ManagerMetrics.SourceError(managermetrics.SourcePrometheus)
 		return nil, fmt.Errorf("reading the tokens per minute of endpoint %s: %w", me.Name, err)
