@@ -10,11 +10,9 @@
 package guard
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -28,6 +26,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/breakwater-dev/breakwater/internal/guard/provider"
+	"github.com/breakwater-dev/breakwater/internal/guard/provider/registry"
 	"github.com/breakwater-dev/breakwater/internal/guardconfig"
 	"github.com/breakwater-dev/breakwater/internal/metrics"
 )
@@ -54,9 +54,8 @@ type Options struct {
 type Guard struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
-	creds   aws.CredentialsProvider
+	auth    provider.Auth
 	client  *http.Client
-	signer  *v4.Signer
 	now     func() time.Time
 	rand    func() float64
 
@@ -88,9 +87,8 @@ func New(o Options) *Guard {
 	return &Guard{
 		log:         o.Logger,
 		metrics:     o.Metrics,
-		creds:       o.AWSCredentials,
+		auth:        provider.Auth{Credentials: o.AWSCredentials, Signer: v4.NewSigner(), Now: o.Now},
 		client:      &http.Client{Transport: o.Transport, CheckRedirect: noRedirects},
-		signer:      v4.NewSigner(),
 		now:         o.Now,
 		rand:        o.Rand,
 		protections: newProtections(),
@@ -167,7 +165,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.EscapedPath()
 	kind, name, rest := splitRoute(path)
 	if st == nil {
-		writeError(w, shapeFor(kind, st, name), http.StatusServiceUnavailable, ReasonNotReady, "the guard has no valid config yet")
+		writeError(w, protocolFor(kind, st, name), http.StatusServiceUnavailable, ReasonNotReady, "the guard has no valid config yet")
 		g.metrics.RejectionsTotal.WithLabelValues("", ReasonNotReady).Inc()
 		return
 	}
@@ -183,7 +181,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeError(w, shapeFor(kind, st, name), http.StatusNotFound, ReasonUnknownRoute,
+	writeError(w, protocolFor(kind, st, name), http.StatusNotFound, ReasonUnknownRoute,
 		"no endpoint or retrieval backend is configured for this path; use /m/{endpoint}/... or /r/{backend}/...")
 	g.metrics.RejectionsTotal.WithLabelValues("", ReasonUnknownRoute).Inc()
 }
@@ -199,22 +197,20 @@ func splitRoute(escapedPath string) (kind, name, rest string) {
 	return kind, name, rest
 }
 
-func shapeFor(kind string, st *state, name string) shape {
-	if st == nil {
-		return shapeOpenAI
-	}
-	if kind == "m" {
+// protocolFor is the protocol to answer an error in for a path the guard will not serve.
+func protocolFor(kind string, st *state, name string) errorWriter {
+	if st != nil && kind == "m" {
 		if ep := st.endpoints[name]; ep != nil {
-			return ep.shape
+			return ep.proto
 		}
 	}
-	if kind == "r" {
-		if b := st.backends[name]; b != nil && b.cfg.Type == guardconfig.OpenSearch {
-			return shapeOpenSearch
+	if st != nil && kind == "r" {
+		if b := st.backends[name]; b != nil {
+			return b.proto
 		}
-		return shapeGenericSearch
+		return registry.RetrievalFallback()
 	}
-	return shapeOpenAI
+	return registry.Fallback()
 }
 
 // Admin returns the admin listener's handler: /metrics from gatherer, /healthz (the process
@@ -240,15 +236,3 @@ var (
 	errFirstTokenTimeout = errors.New("first token timeout")
 	errStreamIdleTimeout = errors.New("stream idle timeout")
 )
-
-// credentials fetches AWS credentials (cached by the provider) for one attempt.
-func (g *Guard) credentials(ctx context.Context) (aws.Credentials, error) {
-	if g.creds == nil {
-		return aws.Credentials{}, errors.New("no AWS credentials provider configured")
-	}
-	c, err := g.creds.Retrieve(ctx)
-	if err != nil {
-		return aws.Credentials{}, fmt.Errorf("retrieve AWS credentials: %w", err)
-	}
-	return c, nil
-}

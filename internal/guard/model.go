@@ -11,6 +11,7 @@ import (
 
 	"github.com/breakwater-dev/breakwater/internal/guard/breaker"
 	"github.com/breakwater-dev/breakwater/internal/guard/inspect"
+	"github.com/breakwater-dev/breakwater/internal/guard/provider"
 	"github.com/breakwater-dev/breakwater/internal/guard/retry"
 	"github.com/breakwater-dev/breakwater/internal/guardconfig"
 	"github.com/breakwater-dev/breakwater/internal/metrics"
@@ -25,7 +26,7 @@ type exchange struct {
 	r       *http.Request
 	st      *state
 	ep      *endpoint
-	op      operation
+	op      provider.Operation
 	info    inspect.Info
 	body    []byte
 	stream  bool
@@ -61,7 +62,7 @@ type attemptResult struct {
 func (g *Guard) serveModel(w http.ResponseWriter, r *http.Request, st *state, ep *endpoint, rest string) {
 	x := &exchange{w: w, r: r, st: st, ep: ep, start: time.Now()}
 	defer g.account(x)
-	op, ok := parseModelRoute(ep.cfg.Provider, rest)
+	op, ok := ep.proto.Route(rest)
 	if !ok {
 		g.rejectModel(x, http.StatusNotFound, ReasonUnknownRoute, "this path is not a supported "+string(ep.cfg.Provider)+" operation")
 		return
@@ -90,13 +91,13 @@ func (g *Guard) serveModel(w http.ResponseWriter, r *http.Request, st *state, ep
 		return
 	}
 	clamp := minPositive(ep.cfg.Limits.MaxOutputTokens, st.quota.OutputTokenClamp)
-	info, body, err := inspectRequest(op, body, clamp)
+	info, body, err := ep.proto.Inspect(op, body, clamp)
 	if err != nil {
 		g.rejectModel(x, http.StatusBadRequest, ReasonInvalidRequest, "the request body is not valid JSON for this operation")
 		return
 	}
 	x.info, x.body = info, body
-	x.stream = info.Stream || op.eventStream()
+	x.stream = info.Stream || op.Stream
 	if limit := ep.cfg.Limits.MaxPromptTokens; limit > 0 && info.PromptTokens > limit {
 		g.rejectModel(x, http.StatusBadRequest, ReasonPromptTooLarge,
 			"the prompt is estimated at "+strconv.FormatInt(info.PromptTokens, 10)+" tokens, above the limit of "+strconv.FormatInt(limit, 10))
@@ -114,7 +115,7 @@ func (g *Guard) serveModel(w http.ResponseWriter, r *http.Request, st *state, ep
 
 	ctx, cancel := context.WithTimeout(r.Context(), ep.cfg.Timeouts.Request.D())
 	defer cancel()
-	ep.budget.Request()
+	ep.policy.budget.Request()
 	g.attempts(ctx, x)
 
 	if st.bucket != nil {
@@ -135,7 +136,7 @@ func (g *Guard) rejectModel(x *exchange, status int, reason, message string) {
 	if x.attempt > 0 {
 		x.w.Header().Set(HeaderAttempts, strconv.Itoa(x.attempt))
 	}
-	writeError(x.w, x.ep.shape, status, reason, message)
+	writeError(x.w, x.ep.proto, status, reason, message)
 	x.wrote = true
 	x.reason = reason
 	g.metrics.RejectionsTotal.WithLabelValues(x.ep.cfg.Name, reason).Inc()
@@ -144,68 +145,44 @@ func (g *Guard) rejectModel(x *exchange, status int, reason, message string) {
 	}
 }
 
-// attempts runs the retry loop: targets in weighted order, skipping open breakers, within the
-// attempt cap, the retry budget and the request deadline; then answers the last failure.
+// attempts tries the targets in weighted order through the retry loop, then answers the last
+// failure if no attempt answered the app.
 func (g *Guard) attempts(ctx context.Context, x *exchange) {
 	ep := x.ep
 	order := ep.order(g.rand)
-	next := 0
-	var last *attemptResult
+	var last attemptResult
 	var prev *target
-	sawOpen, budgetOut := false, false
-	for attempt := 1; attempt <= ep.cfg.Retry.MaxAttempts; attempt++ {
-		if attempt > 1 {
-			if !ep.budget.Allow() {
-				budgetOut = true
-				break
+	end, done := g.retryLoop(ctx, ep.policy, len(order), func(i int) *breaker.Breaker { return order[i].breaker },
+		func(attempt, i int) verdict {
+			t, from := order[i], prev
+			if from == nil {
+				from = order[0]
 			}
-			wait := ep.backoff.Delay(attempt-1, g.rand)
-			if last.hasRA && len(order) == 1 {
-				// Retry-After speaks for the server that sent it; with another target to go to it
-				// does not apply, with none it is honoured up to maxRetryAfter.
-				if last.retryAfter > ep.cfg.Retry.MaxRetryAfter.D() {
-					break
-				}
-				wait = max(wait, last.retryAfter)
+			if t != from {
+				g.metrics.FallbacksTotal.WithLabelValues(ep.cfg.Name, from.cfg.Name, t.cfg.Name).Inc()
 			}
-			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-				break
+			if attempt > 1 {
+				t.series.retriesTotal().Inc()
 			}
-			if !sleep(ctx, wait) {
-				break
+			x.attempt = attempt
+			x.target = t
+			res := g.attempt(ctx, x, t)
+			t.series.attemptsTotal(attemptOutcome(res)).Inc()
+			if res.done {
+				x.outcome, x.reason = res.outcome, res.reason
+			} else {
+				last, prev = res, t
 			}
-		}
-		t, ticket, pos, open := pickTarget(order, next)
-		sawOpen = sawOpen || open
-		if t == nil {
-			break
-		}
-		next = (pos + 1) % len(order)
-		from := prev
-		if from == nil {
-			from = order[0]
-		}
-		if t != from {
-			g.metrics.FallbacksTotal.WithLabelValues(ep.cfg.Name, from.cfg.Name, t.cfg.Name).Inc()
-		}
-		if attempt > 1 {
-			t.series.retriesTotal().Inc()
-		}
-		x.attempt = attempt
-		x.target = t
-		res := g.attempt(ctx, x, t)
-		ticket.Done(res.success)
-		t.series.attemptsTotal(attemptOutcome(res)).Inc()
-		if res.done {
-			x.outcome, x.reason = res.outcome, res.reason
-			return
-		}
-		last, prev = &res, t
-		if !res.retryable {
-			break
-		}
+			return verdict{done: res.done, success: res.success, retryable: res.retryable, retryAfter: res.retryAfter, hasRA: res.hasRA}
+		})
+	if done {
+		return
 	}
-	g.answerFailure(ctx, x, last, sawOpen, budgetOut)
+	var lastp *attemptResult
+	if prev != nil {
+		lastp = &last
+	}
+	g.answerFailure(ctx, x, lastp, end.sawOpen, end.budgetOut)
 }
 
 // attemptOutcome names how one attempt ended, in the outcome values of the requests metric. An
@@ -223,33 +200,6 @@ func attemptOutcome(res attemptResult) string {
 		return metrics.OutcomeSuccess
 	default:
 		return metrics.OutcomeUpstreamError
-	}
-}
-
-// pickTarget returns the first target from position start (cycling) whose breaker lets a request
-// through, with the breaker's ticket and its position; open reports a refusing breaker.
-func pickTarget(order []*target, start int) (t *target, ticket breaker.Ticket, pos int, open bool) {
-	for k := range order {
-		i := (start + k) % len(order)
-		if tk, ok := order[i].breaker.Admit(); ok {
-			return order[i], tk, i, open
-		}
-		open = true
-	}
-	return nil, breaker.Ticket{}, 0, open
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 
@@ -418,25 +368,6 @@ func minPositive(a, b int64) int64 {
 	}
 }
 
-// inspectRequest estimates the prompt and clamps the output tokens of a request body.
-func inspectRequest(op operation, body []byte, clamp int64) (inspect.Info, []byte, error) {
-	switch op.kind {
-	case opChat:
-		return inspect.OpenAIChat(body, clamp)
-	case opEmbeddings:
-		info, err := inspect.OpenAIEmbeddings(body)
-		return info, body, err
-	case opConverse, opConverseStream:
-		return inspect.BedrockConverse(body, clamp)
-	case opInvoke, opInvokeStream:
-		return inspect.BedrockInvoke(body, clamp)
-	default:
-		// A SageMaker body is the model container's own format: only its size says anything, so
-		// the estimate counts all of it and no clamp is possible.
-		return inspect.Info{PromptTokens: inspect.EstimateTokens(len(body))}, body, nil
-	}
-}
-
 // account records the finished exchange in metrics and, for failures, in the log.
 func (g *Guard) account(x *exchange) {
 	ep := x.ep
@@ -448,7 +379,7 @@ func (g *Guard) account(x *exchange) {
 		x.outcome = metrics.OutcomeSuccess
 	}
 	s.requestsTotal(x.outcome).Inc()
-	opName := x.op.name
+	opName := x.op.Name
 	s.operationDuration(opName, x.outcome).Observe(time.Since(x.start).Seconds())
 	if x.stream && x.ttft > 0 {
 		s.timeToFirstToken(opName).Observe(x.ttft.Seconds())

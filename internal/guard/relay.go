@@ -1,22 +1,15 @@
 package guard
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	awseventstream "github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
-
-	"github.com/breakwater-dev/breakwater/internal/guard/eventstream"
-	"github.com/breakwater-dev/breakwater/internal/guard/inspect"
-	"github.com/breakwater-dev/breakwater/internal/guard/sse"
+	"github.com/breakwater-dev/breakwater/internal/guard/provider"
 	"github.com/breakwater-dev/breakwater/internal/metrics"
 )
 
@@ -79,40 +72,14 @@ func (g *Guard) relay(ctx, actx context.Context, x *exchange, t *target, resp *h
 	rc := http.NewResponseController(x.w)
 	flush := func() { _ = rc.Flush() }
 	first := func() { x.beginAnswer(resp, false) }
-	var err error
-	switch {
-	case x.stream && strings.HasPrefix(ct, "application/vnd.amazon.eventstream"):
-		var tap *sageMakerUsageTap
-		if x.op.kind == opSageMakerStream {
-			tap = newSageMakerUsageTap(body)
-			body = tap
-		}
-		var res eventstream.Result
-		res, err = eventstream.Relay(x.w, flush, body, first)
-		switch {
-		case res.UsageSeen:
-			x.in, x.out, x.usageSeen = res.InputTokens, res.OutputTokens, true
-		case tap != nil && tap.seen:
-			x.in, x.out, x.usageSeen = tap.in, tap.out, true
-		}
-		if res.Exception != "" {
-			x.streamError = true
-		}
-	case x.stream && strings.HasPrefix(ct, "text/event-stream"):
-		_, err = sse.Relay(x.w, flush, body, func(data []byte) bool {
-			if bytes.HasPrefix(bytes.TrimSpace(data), []byte(`{"error"`)) {
-				x.streamError = true
-			}
-			in, out, usageOnly, ok := sse.OpenAIUsage(data)
-			if ok {
-				x.in, x.out, x.usageSeen = in, out, true
-			}
-			// The guard asked for the usage chunk itself when the app did not: hide it.
-			return usageOnly && !x.info.AskedUsage
-		}, first)
-	default:
+	if !x.stream || !x.ep.proto.Streams(x.op, ct) {
 		return g.relayWhole(ctx, actx, x, resp, body)
 	}
+	sr, err := x.ep.proto.RelayStream(x.op, provider.Stream{Dst: x.w, Flush: flush, Src: body, FirstByte: first, AskedUsage: x.info.AskedUsage})
+	if sr.Seen {
+		x.in, x.out, x.usageSeen = sr.In, sr.Out, true
+	}
+	x.streamError = sr.Failed
 	if err == nil && !x.wrote {
 		first() // an empty stream: still answer its status
 		flush()
@@ -140,35 +107,9 @@ func (g *Guard) relay(ctx, actx context.Context, x *exchange, t *target, resp *h
 	// proxies that read them, and end the stream with an error in its own protocol, because the
 	// SDKs read a clean end of an event stream or SSE stream as a complete answer.
 	x.w.Header().Set(http.TrailerPrefix+HeaderReason, res.reason)
-	writeStreamError(x.w, x.op, ct, res.reason)
+	x.ep.proto.WriteStreamError(x.w, x.op, res.reason)
 	flush()
 	return res
-}
-
-// writeStreamError ends a stream the upstream broke after the app had part of it with one error
-// event the app's SDK reports as an error: an exception frame for AWS event streams (Bedrock's
-// modelStreamErrorException, SageMaker's ModelStreamError), an "error" event for OpenAI SSE. When the
-// break fell inside a frame the SDK fails on the frame's checksum instead: an error either way.
-func writeStreamError(w io.Writer, op operation, contentType, reason string) {
-	message := "the upstream stream was interrupted (" + reason + "); the answer is incomplete"
-	switch {
-	case strings.HasPrefix(contentType, "application/vnd.amazon.eventstream"):
-		exceptionType := "modelStreamErrorException"
-		if op.kind == opSageMakerStream {
-			exceptionType = "ModelStreamError"
-		}
-		payload, _ := json.Marshal(map[string]string{"message": message})
-		m := awseventstream.Message{Payload: payload}
-		m.Headers.Set(":message-type", awseventstream.StringValue("exception"))
-		m.Headers.Set(":exception-type", awseventstream.StringValue(exceptionType))
-		m.Headers.Set(":content-type", awseventstream.StringValue("application/json"))
-		_ = awseventstream.NewEncoder().Encode(w, m)
-	case strings.HasPrefix(contentType, "text/event-stream"):
-		payload, _ := json.Marshal(map[string]any{"error": map[string]string{
-			"message": message, "type": "upstream_error", "code": reason,
-		}})
-		_, _ = io.WriteString(w, "data: "+string(payload)+"\n\n")
-	}
 }
 
 // relayWhole reads a non-streamed answer whole (bounded), reads its usage and passes it on.
@@ -188,30 +129,11 @@ func (g *Guard) relayWhole(ctx, actx context.Context, x *exchange, resp *http.Re
 		}
 		return attemptResult{done: true, success: true, outcome: metrics.OutcomeSuccess}
 	}
-	x.in, x.out, x.usageSeen = wholeUsage(x.op, resp.Header, data)
+	if u := x.ep.proto.Usage(x.op, resp.Header, data); u.Seen {
+		x.in, x.out, x.usageSeen = u.In, u.Out, true
+	}
 	resp.Header.Set("Content-Length", strconv.Itoa(len(data)))
 	x.beginAnswer(resp, true)
 	_, _ = x.w.Write(data)
 	return attemptResult{done: true, success: true, outcome: metrics.OutcomeSuccess}
-}
-
-// wholeUsage reads the provider-reported usage of a non-streamed answer.
-func wholeUsage(op operation, h http.Header, data []byte) (in, out int64, ok bool) {
-	switch op.kind {
-	case opConverse:
-		i, o, _, ok := inspect.AnswerUsage(data, inspect.ConverseUsage)
-		return i, o, ok
-	case opInvoke:
-		// InvokeModel reports usage in headers whatever the model's body format.
-		i, err1 := strconv.ParseInt(h.Get("X-Amzn-Bedrock-Input-Token-Count"), 10, 64)
-		o, err2 := strconv.ParseInt(h.Get("X-Amzn-Bedrock-Output-Token-Count"), 10, 64)
-		if err1 != nil || err2 != nil {
-			return 0, 0, false
-		}
-		return i, o, true
-	default:
-		// OpenAI chat and embeddings, and SageMaker containers that speak the OpenAI format.
-		i, o, _, ok := sse.OpenAIUsage(data)
-		return i, o, ok
-	}
 }

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/breakwater-dev/breakwater/internal/guard/inspect"
+	"github.com/breakwater-dev/breakwater/internal/guard/breaker"
 	"github.com/breakwater-dev/breakwater/internal/guard/retry"
 	"github.com/breakwater-dev/breakwater/internal/guardconfig"
 	"github.com/breakwater-dev/breakwater/internal/metrics"
@@ -23,16 +23,9 @@ import (
 // maxRetrievalRequest bounds a search request body; queries with embedded vectors stay far below.
 const maxRetrievalRequest = 4 << 20
 
-// openSearchDefaultSize is what OpenSearch returns when a query names no size.
-const openSearchDefaultSize = 10
-
 func (g *Guard) serveRetrieval(w http.ResponseWriter, r *http.Request, b *backend, rest string) {
 	start := time.Now()
 	name := b.cfg.Name
-	sh := shapeGenericSearch
-	if b.cfg.Type == guardconfig.OpenSearch {
-		sh = shapeOpenSearch
-	}
 	finish := func(outcome string) {
 		b.series.requestsTotal(outcome).Inc()
 		if outcome != metrics.OutcomeSuccess {
@@ -40,7 +33,7 @@ func (g *Guard) serveRetrieval(w http.ResponseWriter, r *http.Request, b *backen
 		}
 	}
 	reject := func(status int, reason, msg string) {
-		writeError(w, sh, status, reason, msg)
+		writeError(w, b.proto, status, reason, msg)
 		g.metrics.RejectionsTotal.WithLabelValues(name, reason).Inc()
 	}
 	for _, seg := range strings.Split(rest, "/") {
@@ -60,7 +53,7 @@ func (g *Guard) serveRetrieval(w http.ResponseWriter, r *http.Request, b *backen
 	query := r.URL.Query()
 	capped := false
 	if limit := b.cfg.MaxDocuments; limit > 0 {
-		body, capped, err = capDocuments(b, body, query, limit)
+		body, capped, err = b.proto.CapRequest(body, query, limit)
 		if err != nil {
 			reject(http.StatusBadRequest, ReasonInvalidRequest, "the search request body is not valid JSON")
 			finish(metrics.OutcomeRejected)
@@ -74,35 +67,30 @@ func (g *Guard) serveRetrieval(w http.ResponseWriter, r *http.Request, b *backen
 
 	ctx, cancel := context.WithTimeout(r.Context(), b.cfg.Timeout.D())
 	defer cancel()
-	b.budget.Request()
-	reason := ReasonUpstreamUnavailable
-	var lastStatus int
-	for attempt := 1; attempt <= b.cfg.Retry.MaxAttempts; attempt++ {
-		if attempt > 1 {
-			if !b.budget.Allow() {
-				reason = ReasonRetryBudgetExhausted
-				break
+	b.policy.budget.Request()
+	var last retrievalResult
+	end, done := g.retryLoop(ctx, b.policy, 1, func(int) *breaker.Breaker { return b.breaker },
+		func(attempt, _ int) verdict {
+			if attempt > 1 {
+				b.series.retriesTotal().Inc()
 			}
-			if !sleep(ctx, b.backoff.Delay(attempt-1, g.rand)) {
-				break
+			last = g.retrievalAttempt(ctx, w, r, b, rest, query, body, capped, key)
+			if last.done {
+				finish(last.outcome)
 			}
-			b.series.retriesTotal().Inc()
-		}
-		ticket, ok := b.breaker.Admit()
-		if !ok {
-			reason = ReasonCircuitOpen
-			break
-		}
-		res := g.retrievalAttempt(ctx, w, r, b, rest, query, body, capped, key)
-		ticket.Done(res.success)
-		if res.done {
-			finish(res.outcome)
-			return
-		}
-		reason, lastStatus = res.reason, res.status
-		if !res.retryable {
-			break
-		}
+			return verdict{done: last.done, success: last.success, retryable: last.retryable, retryAfter: last.retryAfter, hasRA: last.hasRA}
+		})
+	if done {
+		return
+	}
+	reason, lastStatus := last.reason, last.status
+	switch {
+	case end.budgetOut:
+		reason = ReasonRetryBudgetExhausted
+	case end.sawOpen:
+		reason = ReasonCircuitOpen
+	case reason == "":
+		reason = ReasonUpstreamUnavailable
 	}
 	if r.Context().Err() != nil {
 		finish(metrics.OutcomeCanceled)
@@ -128,47 +116,12 @@ func (g *Guard) serveRetrieval(w http.ResponseWriter, r *http.Request, b *backen
 	finish(metrics.OutcomeUpstreamError)
 }
 
-// capDocuments lowers the document count a search asks for to the backend's cap.
-func capDocuments(b *backend, body []byte, query url.Values, limit int) ([]byte, bool, error) {
-	if b.cfg.Type == guardconfig.HTTPSearch {
-		if len(bytes.TrimSpace(body)) == 0 {
-			return body, false, nil
-		}
-		nb, requested, err := inspect.SearchCap(body, b.cfg.CapField, limit)
-		return nb, requested > limit, err
-	}
-	capped := false
-	if s := query.Get("size"); s != "" {
-		if n, err := strconv.Atoi(s); err != nil || n > limit {
-			query.Set("size", strconv.Itoa(limit))
-			capped = true
-		}
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		if query.Get("size") == "" && openSearchDefaultSize > limit {
-			query.Set("size", strconv.Itoa(limit))
-			capped = true
-		}
-		return body, capped, nil
-	}
-	var v struct {
-		Size *int `json:"size"`
-	}
-	if err := json.Unmarshal(body, &v); err != nil {
-		return nil, false, err
-	}
-	requested := openSearchDefaultSize
-	if v.Size != nil {
-		requested = *v.Size
-	}
-	nb, err := inspect.OpenSearchCap(body, limit)
-	return nb, capped || requested > limit, err
-}
-
 type retrievalResult struct {
 	done, success, retryable bool
 	outcome, reason          string
 	status                   int
+	retryAfter               time.Duration
+	hasRA                    bool
 }
 
 func (g *Guard) retrievalAttempt(ctx context.Context, w http.ResponseWriter, r *http.Request, b *backend, rest string,
@@ -198,12 +151,10 @@ func (g *Guard) retrievalAttempt(ctx context.Context, w http.ResponseWriter, r *
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		eb, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		retryable := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
-		if retryable {
-			if d, ok := retry.RetryAfter(resp.Header, time.Now()); ok && d > b.cfg.Retry.MaxRetryAfter.D() {
-				retryable = false
-			}
-			return retrievalResult{retryable: retryable, reason: ReasonUpstreamError, status: resp.StatusCode}
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+			res := retrievalResult{retryable: true, reason: ReasonUpstreamError, status: resp.StatusCode}
+			res.retryAfter, res.hasRA = retry.RetryAfter(resp.Header, time.Now())
+			return res
 		}
 		// The backend refused the query itself: the app should see why.
 		copyResponseHeaders(w.Header(), resp.Header, false)
@@ -222,11 +173,7 @@ func (g *Guard) retrievalAttempt(ctx context.Context, w http.ResponseWriter, r *
 		return retrievalResult{retryable: ctx.Err() == nil, reason: ReasonUpstreamUnavailable}
 	}
 	if limit := b.cfg.MaxDocuments; limit > 0 {
-		field := b.cfg.ResultsField
-		if b.cfg.Type == guardconfig.OpenSearch {
-			field = "hits.hits"
-		}
-		if field != "" {
+		if field := b.proto.ResultsPath(); field != "" {
 			if trimmed, ok := trimArray(data, strings.Split(field, "."), limit); ok {
 				data, capped = trimmed, true
 			}
@@ -269,28 +216,10 @@ func (g *Guard) degrade(w http.ResponseWriter, b *backend, key [32]byte, reason 
 	h.Set(HeaderDegraded, "empty")
 	h.Set(HeaderReason, ReasonRetrievalDegraded)
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(emptyResult(b))
+	_, _ = w.Write(b.proto.Empty())
 	g.metrics.RetrievalDegraded.WithLabelValues(b.cfg.Name, "empty").Inc()
 	g.log.Warn("Answered an empty retrieval result for a failed backend", "backend", b.cfg.Name, "reason", reason)
 	return true
-}
-
-// emptyResult is a valid answer with no documents, in the backend's format.
-func emptyResult(b *backend) []byte {
-	if b.cfg.Type == guardconfig.OpenSearch {
-		return []byte(`{"took":0,"timed_out":false,"_shards":{"total":0,"successful":0,"skipped":0,"failed":0},` +
-			`"hits":{"total":{"value":0,"relation":"eq"},"max_score":null,"hits":[]}}`)
-	}
-	var v any = []any{}
-	if b.cfg.ResultsField == "" {
-		return []byte(`{}`)
-	}
-	parts := strings.Split(b.cfg.ResultsField, ".")
-	for i := len(parts) - 1; i >= 0; i-- {
-		v = map[string]any{parts[i]: v}
-	}
-	out, _ := json.Marshal(v)
-	return out
 }
 
 // trimArray cuts the array at path to at most limit elements, keeping every other field. ok is

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/breakwater-dev/breakwater/internal/guard/breaker"
+	"github.com/breakwater-dev/breakwater/internal/guard/provider"
+	"github.com/breakwater-dev/breakwater/internal/guard/provider/registry"
 	"github.com/breakwater-dev/breakwater/internal/guard/quota"
 	"github.com/breakwater-dev/breakwater/internal/guard/retry"
 	"github.com/breakwater-dev/breakwater/internal/guardconfig"
@@ -27,22 +29,19 @@ type state struct {
 
 type endpoint struct {
 	cfg         guardconfig.Endpoint
-	shape       shape
-	provider    string // gen_ai_provider_name
+	proto       provider.Model
 	weighted    []*target
 	totalWeight int
 	fallback    []*target // weight 0: only after the weighted ones
-	budget      *retry.Budget
-	backoff     retry.Backoff
+	policy      retryPolicy
 	series      *series // of requests that reached no target (target "")
 }
 
 type target struct {
 	cfg         guardconfig.Target
 	endpoint    string
-	base        *url.URL
-	apiKey      *secretFile // nil: no key
-	model       string      // gen_ai_request_model label
+	up          provider.Target // what the endpoint's provider needs of it
+	model       string          // gen_ai_request_model label
 	breaker     *breaker.Breaker
 	inPerToken  float64
 	outPerToken float64
@@ -51,11 +50,11 @@ type target struct {
 
 type backend struct {
 	cfg           guardconfig.RetrievalBackend
+	proto         provider.Retrieval
 	base          *url.URL
 	authorization *secretFile // nil: none
 	breaker       *breaker.Breaker
-	budget        *retry.Budget
-	backoff       retry.Backoff
+	policy        retryPolicy
 	cache         *answerCache
 	series        *series // endpoint and target labels both the backend's name
 }
@@ -118,25 +117,21 @@ func (g *Guard) compile(c *guardconfig.Config) (*state, *protections, error) {
 	}
 	for ei, ec := range c.Endpoints {
 		ep := &endpoint{
-			cfg:     ec,
-			budget:  g.budget(prev, next, "m/"+ec.Name, ec.Retry),
-			backoff: retry.Backoff{Base: ec.Retry.BackoffBase.D(), Max: ec.Retry.BackoffMax.D()},
+			cfg:    ec,
+			policy: newRetryPolicy(ec.Retry, g.budget(prev, next, "m/"+ec.Name, ec.Retry)),
 		}
-		switch ec.Provider {
-		case guardconfig.Bedrock:
-			ep.shape, ep.provider = shapeBedrock, "aws.bedrock"
-		case guardconfig.SageMaker:
-			ep.shape, ep.provider = shapeSageMaker, "aws.sagemaker"
-		default:
-			ep.shape, ep.provider = shapeOpenAI, "openai"
+		proto, err := registry.Model(ec.Provider)
+		if err != nil {
+			return nil, nil, fmt.Errorf("endpoints[%d].provider: %w", ei, err)
 		}
-		ep.series = newSeries(g.metrics, ec.Name, "", ep.provider, "")
+		ep.proto = proto
+		ep.series = newSeries(g.metrics, ec.Name, "", proto.Name(), "")
 		for i, tc := range ec.Targets {
-			t, err := g.compileTarget(prev, next, ec, tc)
+			t, err := g.compileTarget(prev, next, ec, proto, tc)
 			if err != nil {
 				return nil, nil, fmt.Errorf("endpoints[%d].targets[%d]: %w", ei, i, err)
 			}
-			t.series = newSeries(g.metrics, ec.Name, tc.Name, ep.provider, t.model)
+			t.series = newSeries(g.metrics, ec.Name, tc.Name, proto.Name(), t.model)
 			if tc.Weight > 0 {
 				ep.weighted = append(ep.weighted, t)
 				ep.totalWeight += tc.Weight
@@ -151,12 +146,16 @@ func (g *Guard) compile(c *guardconfig.Config) (*state, *protections, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("retrievalBackends[%d].url: %w", i, err)
 		}
+		proto, err := registry.Retrieval(bc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("retrievalBackends[%d].type: %w", i, err)
+		}
 		b := &backend{
 			cfg:     bc,
+			proto:   proto,
 			base:    base,
 			breaker: g.breaker(prev, next, "r/"+bc.Name, bc.Name, bc.Name, bc.Breaker),
-			budget:  g.budget(prev, next, "r/"+bc.Name, bc.Retry),
-			backoff: retry.Backoff{Base: bc.Retry.BackoffBase.D(), Max: bc.Retry.BackoffMax.D()},
+			policy:  newRetryPolicy(bc.Retry, g.budget(prev, next, "r/"+bc.Name, bc.Retry)),
 			series:  newSeries(g.metrics, bc.Name, bc.Name, "", ""),
 		}
 		if bc.AuthorizationFile != "" {
@@ -176,15 +175,10 @@ func (g *Guard) compile(c *guardconfig.Config) (*state, *protections, error) {
 	return st, next, nil
 }
 
-func (g *Guard) compileTarget(prev, next *protections, ec guardconfig.Endpoint, tc guardconfig.Target) (*target, error) {
+func (g *Guard) compileTarget(prev, next *protections, ec guardconfig.Endpoint, proto provider.Model, tc guardconfig.Target) (*target, error) {
 	raw := tc.URL
 	if raw == "" {
-		switch ec.Provider {
-		case guardconfig.Bedrock:
-			raw = "https://bedrock-runtime." + tc.Region + ".amazonaws.com"
-		case guardconfig.SageMaker:
-			raw = "https://runtime.sagemaker." + tc.Region + ".amazonaws.com"
-		}
+		raw = proto.DefaultURL(tc.Region)
 	}
 	base, err := url.Parse(strings.TrimRight(raw, "/"))
 	if err != nil {
@@ -193,7 +187,7 @@ func (g *Guard) compileTarget(prev, next *protections, ec guardconfig.Endpoint, 
 	t := &target{
 		cfg:         tc,
 		endpoint:    ec.Name,
-		base:        base,
+		up:          provider.Target{Base: base, ModelID: tc.ModelID, EndpointName: tc.EndpointName, Region: tc.Region},
 		model:       tc.ModelID,
 		inPerToken:  tc.Prices.InputPer1K.PerToken(),
 		outPerToken: tc.Prices.OutputPer1K.PerToken(),
@@ -203,9 +197,11 @@ func (g *Guard) compileTarget(prev, next *protections, ec guardconfig.Endpoint, 
 		t.model = tc.EndpointName
 	}
 	if tc.APIKeyFile != "" {
-		if t.apiKey, err = loadSecret(tc.APIKeyFile, g.log); err != nil {
+		key, err := loadSecret(tc.APIKeyFile, g.log)
+		if err != nil {
 			return nil, fmt.Errorf("apiKeyFile: %w", err)
 		}
+		t.up.APIKey = key
 	}
 	return t, nil
 }

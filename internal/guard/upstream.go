@@ -3,122 +3,11 @@ package guard
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"net/http"
-	"net/url"
 	"strings"
 
-	"github.com/breakwater-dev/breakwater/internal/guardconfig"
+	"github.com/breakwater-dev/breakwater/internal/guard/provider"
 )
-
-// opKind is the provider operation a request path names.
-type opKind int
-
-const (
-	opChat opKind = iota
-	opEmbeddings
-	opConverse
-	opConverseStream
-	opInvoke
-	opInvokeStream
-	opSageMaker
-	opSageMakerStream
-)
-
-// operation is a parsed model route.
-type operation struct {
-	kind   opKind
-	name   string // gen_ai_operation_name
-	suffix string // the operation's last path segment(s) upstream
-}
-
-// parseModelRoute recognises the provider paths under /m/{endpoint}/. rest is escaped.
-func parseModelRoute(p guardconfig.Provider, rest string) (operation, bool) {
-	switch p {
-	case guardconfig.OpenAI:
-		switch strings.TrimPrefix(strings.TrimSuffix(rest, "/"), "v1/") {
-		case "chat/completions":
-			return operation{kind: opChat, name: "chat", suffix: "chat/completions"}, true
-		case "embeddings":
-			return operation{kind: opEmbeddings, name: "embeddings", suffix: "embeddings"}, true
-		}
-	case guardconfig.Bedrock:
-		// model/{modelId}/{op}; an unescaped ARN may span several segments, and is replaced anyway.
-		segs := strings.Split(rest, "/")
-		if len(segs) < 3 || segs[0] != "model" {
-			return operation{}, false
-		}
-		switch op := segs[len(segs)-1]; op {
-		case "converse":
-			return operation{kind: opConverse, name: "chat", suffix: op}, true
-		case "converse-stream":
-			return operation{kind: opConverseStream, name: "chat", suffix: op}, true
-		case "invoke":
-			return operation{kind: opInvoke, name: "generate_content", suffix: op}, true
-		case "invoke-with-response-stream":
-			return operation{kind: opInvokeStream, name: "generate_content", suffix: op}, true
-		}
-	case guardconfig.SageMaker:
-		segs := strings.Split(rest, "/")
-		if len(segs) != 3 || segs[0] != "endpoints" {
-			return operation{}, false
-		}
-		switch op := segs[2]; op {
-		case "invocations":
-			return operation{kind: opSageMaker, name: "generate_content", suffix: op}, true
-		case "invocations-response-stream":
-			return operation{kind: opSageMakerStream, name: "generate_content", suffix: op}, true
-		}
-	}
-	return operation{}, false
-}
-
-// eventStream reports whether the operation answers with an AWS event stream.
-func (o operation) eventStream() bool {
-	return o.kind == opConverseStream || o.kind == opInvokeStream || o.kind == opSageMakerStream
-}
-
-// upstreamURL builds the target's URL for the operation, with the target's model or endpoint
-// name in place of the app's.
-func upstreamURL(t *target, op operation, query string) *url.URL {
-	u := *t.base
-	var seg, escSeg string
-	switch op.kind {
-	case opChat, opEmbeddings:
-		seg = "/" + op.suffix
-		escSeg = seg
-	case opSageMaker, opSageMakerStream:
-		seg = "/endpoints/" + t.cfg.EndpointName + "/" + op.suffix
-		escSeg = "/endpoints/" + awsEscape(t.cfg.EndpointName) + "/" + op.suffix
-	default:
-		seg = "/model/" + t.cfg.ModelID + "/" + op.suffix
-		escSeg = "/model/" + awsEscape(t.cfg.ModelID) + "/" + op.suffix
-	}
-	u.RawPath = t.base.EscapedPath() + escSeg
-	u.Path = t.base.Path + seg
-	u.RawQuery = query
-	return &u
-}
-
-// awsEscape escapes a path label as the AWS SDKs do: everything but unreserved characters, '/'
-// and ':' included, so that an inference-profile ARN stays one segment.
-func awsEscape(s string) string {
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&15])
-	}
-	return b.String()
-}
 
 // hopHeaders are connection-level and never forwarded either way.
 var hopHeaders = map[string]bool{
@@ -158,55 +47,18 @@ func copyResponseHeaders(dst, src http.Header, keepLength bool) {
 	}
 }
 
-// newUpstreamRequest builds one attempt's request to a target, authenticated for it.
-func (g *Guard) newUpstreamRequest(ctx context.Context, ep *endpoint, t *target, op operation, r *http.Request, body []byte) (*http.Request, error) {
-	if t.cfg.ModelID != "" && (op.kind == opChat || op.kind == opEmbeddings) {
-		body = replaceModel(body, t.cfg.ModelID)
-	}
-	u := upstreamURL(t, op, r.URL.RawQuery)
+// newUpstreamRequest builds one attempt's request to a target, authenticated for it by the
+// endpoint's provider. The app's own credentials never pass (forwardHeaders).
+func (g *Guard) newUpstreamRequest(ctx context.Context, ep *endpoint, t *target, op provider.Operation, r *http.Request, body []byte) (*http.Request, error) {
+	u, body := ep.proto.Upstream(op, &t.up, r.URL.RawQuery, body)
 	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
 	req.URL = u
 	req.Header = forwardHeaders(r.Header)
-	switch ep.cfg.Provider {
-	case guardconfig.OpenAI:
-		if t.apiKey != nil {
-			req.Header.Set("Authorization", "Bearer "+t.apiKey.Value())
-		}
-	default:
-		creds, err := g.credentials(ctx)
-		if err != nil {
-			return nil, errCredentials{err}
-		}
-		service := "bedrock"
-		if ep.cfg.Provider == guardconfig.SageMaker {
-			service = "sagemaker"
-		}
-		sum := sha256.Sum256(body)
-		if err := g.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), service, t.cfg.Region, g.now()); err != nil {
-			return nil, errCredentials{err}
-		}
+	if err := ep.proto.Authenticate(ctx, &g.auth, &t.up, req, body); err != nil {
+		return nil, err
 	}
 	return req, nil
-}
-
-// errCredentials marks a failure to authenticate the guard itself; retrying elsewhere would not help.
-type errCredentials struct{ error }
-
-// replaceModel sets the body's top-level "model" to the target's model. The body was parsed
-// already, so a failure here leaves it unchanged.
-func replaceModel(body []byte, model string) []byte {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
-		return body
-	}
-	v, _ := json.Marshal(model)
-	m["model"] = v
-	out, err := json.Marshal(m)
-	if err != nil {
-		return body
-	}
-	return out
 }

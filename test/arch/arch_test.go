@@ -1,6 +1,7 @@
 // Package arch checks the dependency rules that keep Breakwater's parts separable (STYLE.md): API
 // types import no controllers, the guard never links the manager's framework, the guard config
-// contract holds no Kubernetes types, and decisions stay pure.
+// contract holds no Kubernetes types, decisions stay pure, and the guard's proxy core reaches providers only
+// through their interface and registry.
 package arch
 
 import (
@@ -45,6 +46,10 @@ func TestDependencyRules(t *testing.T) {
 			"the guard's metric names are a leaf both the guard and the manager's queries import"},
 		{"./controllers/...", []string{module + "/internal/guard", module + "/cmd/"},
 			"the manager talks to the guard through the guardconfig contract and the guard's metrics, never its code"},
+		{"./internal/guard/provider/...", []string{"github.com/prometheus/", module + "/internal/metrics",
+			module + "/internal/guard/breaker", module + "/internal/guard/retry", module + "/internal/guard/quota",
+			module + "/internal/guard/configsource"},
+			"providers translate a protocol; counting, retrying, breaking circuits, quota and config loading stay in the proxy core"},
 	}
 	root, err := testenv.RepoRoot()
 	if err != nil {
@@ -76,6 +81,42 @@ func forbids(f, dep string) bool {
 		return strings.HasPrefix(dep, f)
 	}
 	return dep == f || strings.HasPrefix(dep, f+"/")
+}
+
+// TestProvidersBehindTheSeam keeps the guard's proxy core provider-agnostic: outside the provider
+// packages, the only provider packages any guard package imports are the interface
+// (internal/guard/provider) and the wiring (internal/guard/provider/registry); only the registry
+// imports a concrete provider; no provider imports another. Test files are not checked.
+func TestProvidersBehindTheSeam(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const seam = module + "/internal/guard/provider"
+	const registry = seam + "/registry"
+	cmd := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./internal/guard/...", "./cmd/guard")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	concrete := func(p string) bool { return strings.HasPrefix(p, seam+"/") && p != registry }
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg, imports := fields[0], fields[1:]
+		for _, imp := range imports {
+			switch {
+			case !concrete(imp):
+			case pkg == registry:
+			case concrete(pkg) && strings.HasPrefix(imp+"/", pkg+"/"):
+				// a provider's own subpackages
+			case concrete(pkg):
+				t.Errorf("provider %s imports provider %s: shared protocol helpers belong in %s or the codec packages", pkg, imp, seam)
+			default:
+				t.Errorf("%s imports %s: the proxy core reaches providers only through %s and %s", pkg, imp, seam, registry)
+			}
+		}
+	}
 }
 
 // TestPolicyIsHandedTheClock keeps decisions replayable: internal/policy never reads the clock or

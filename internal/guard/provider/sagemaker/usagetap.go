@@ -1,4 +1,4 @@
-package guard
+package sagemaker
 
 import (
 	"bytes"
@@ -14,11 +14,11 @@ import (
 // (the bytes still pass through the relay untouched).
 const maxTapFrame = 1 << 20
 
-// sageMakerUsageTap reads token usage out of a SageMaker response stream as it passes to the
+// usageTap reads token usage out of a SageMaker response stream as it passes to the
 // relay. SageMaker wraps whatever the container streams in PayloadPart events; the containers
 // used for LLMs (vLLM, LMI, TGI messages API) stream OpenAI SSE chunks, whose final chunk carries
 // usage. The tap never changes or delays bytes: it only looks at what the relay reads.
-type sageMakerUsageTap struct {
+type usageTap struct {
 	r       io.Reader
 	frame   []byte // bytes of the current, incomplete event-stream frame
 	line    []byte // the current, incomplete SSE line across PayloadParts
@@ -29,11 +29,11 @@ type sageMakerUsageTap struct {
 	seen    bool
 }
 
-func newSageMakerUsageTap(r io.Reader) *sageMakerUsageTap {
-	return &sageMakerUsageTap{r: r, decoder: awsevents.NewDecoder()}
+func newUsageTap(r io.Reader) *usageTap {
+	return &usageTap{r: r, decoder: awsevents.NewDecoder()}
 }
 
-func (t *sageMakerUsageTap) Read(p []byte) (int, error) {
+func (t *usageTap) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
 	if n > 0 && !t.dead {
 		t.feed(p[:n])
@@ -41,7 +41,7 @@ func (t *sageMakerUsageTap) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (t *sageMakerUsageTap) feed(b []byte) {
+func (t *usageTap) feed(b []byte) {
 	t.frame = append(t.frame, b...)
 	for len(t.frame) >= 4 {
 		total := binary.BigEndian.Uint32(t.frame[:4])
@@ -65,7 +65,7 @@ func (t *sageMakerUsageTap) feed(b []byte) {
 }
 
 // payload scans SSE "data:" lines, which may span PayloadParts, for OpenAI usage.
-func (t *sageMakerUsageTap) payload(b []byte) {
+func (t *usageTap) payload(b []byte) {
 	t.line = append(t.line, b...)
 	for {
 		i := bytes.IndexByte(t.line, '\n')
@@ -85,6 +85,6 @@ func (t *sageMakerUsageTap) payload(b []byte) {
 	}
 }
 
-func (t *sageMakerUsageTap) stop() {
+func (t *usageTap) stop() {
 	t.dead, t.frame, t.line = true, nil, nil
 }
