@@ -8,6 +8,8 @@ BIN ?= $(CURDIR)/bin
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 CONTROLLER_GEN ?= $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 HELM_VERSION ?= v3.22.0
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOLANGCI_LINT ?= $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 HELM ?= $(BIN)/helm-$(HELM_VERSION)
 # What helm's own Makefile stamps in: its version, and the Kubernetes version it assumes without a
 # cluster (`helm template`, `helm lint`), that of the client-go it links (v0.37 for helm v3.22.0).
@@ -52,12 +54,16 @@ vet: ## Run go vet and fail on unformatted files.
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted (run make fmt)"; exit 1; fi
 	go vet ./...
 
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## Run golangci-lint (pinned; the linters and why in .golangci.yml).
+	$(GOLANGCI_LINT) run ./...
+
 .PHONY: envtest
 envtest: ## Provide kube-apiserver, etcd and kubectl for envtest under bin/k8s (downloads, or builds them once).
 	@K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest-assets.sh >/dev/null
 
 .PHONY: test
-test: verify-generated vet envtest $(HELM) ## Run every test: unit, envtest (real kube-apiserver + etcd), real Prometheus, kustomize builds, the Helm chart, the image.
+test: verify-generated vet lint envtest $(HELM) ## Run every test: lint, unit, envtest (real kube-apiserver + etcd), real Prometheus, kustomize builds, the Helm chart, the image.
 	@set -e; export HELM="$(HELM)"; assets=$$(K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest-assets.sh); \
 	prometheus=$$(hack/prometheus.sh); export PROMETHEUS="$$prometheus"; echo "PROMETHEUS=$$PROMETHEUS"; \
 	hack/verify-kustomize.sh "$$assets/kubectl"; \
@@ -136,6 +142,11 @@ $(CONTROLLER_GEN):
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN)/.controller-gen-tmp go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 	mv $(BIN)/.controller-gen-tmp/controller-gen $@ && rm -rf $(BIN)/.controller-gen-tmp
+
+$(GOLANGCI_LINT):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN)/.golangci-lint-tmp go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(BIN)/.golangci-lint-tmp/golangci-lint $@ && rm -rf $(BIN)/.golangci-lint-tmp
 
 $(HELM):
 	@mkdir -p $(BIN)

@@ -444,8 +444,8 @@ func TestFailoverLoopIncident(t *testing.T) {
 	}
 }
 
-func flHasReason(events []string, reason string) bool {
-	for _, e := range events {
+func flHasReason(lines []string, reason string) bool {
+	for _, e := range lines {
 		if strings.Contains(e, " "+reason+" ") {
 			return true
 		}

@@ -271,7 +271,7 @@ func TestConfigFollowsReferencedObjects(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t, "follow")
 	w, _ := configCases[0].apply(t, ns)
-	cm := guardConfigMap(t, w, "", nil)
+	guardConfigMap(t, w, "", nil) // the first config, before anything changes
 	ctx := context.Background()
 	key := func(name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }
 
@@ -345,7 +345,7 @@ func TestConfigFollowsReferencedObjects(t *testing.T) {
 		}
 		// Polling for the change itself (not only for a new hash) keeps the test exact even if
 		// an earlier change is still being reconciled.
-		cm = guardConfigMap(t, w, hash, ch.check)
+		cm := guardConfigMap(t, w, hash, ch.check)
 		decode(t, cm)
 	}
 }

@@ -65,7 +65,7 @@ func (r *TokenQuotaReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, err
 	}
 	limit := r.resolveLimit(ctx, q)
-	usage := r.measureUsage(ctx, q, now)
+	usage := r.measureUsage(ctx, q)
 	quotaPlan, err := decideQuota(q, limit, usage, endpoints.maxOutputTokens, now, r.sources.QuotaMinDwell)
 	if err != nil {
 		// The API server validates costPerDay; a value it let through will not parse on a retry.

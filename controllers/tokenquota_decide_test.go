@@ -166,7 +166,7 @@ func TestMeasureUsageDaily(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := &TokenQuotaReconciler{sources: Sources{Metrics: tc.src}}
-			got := r.measureUsage(context.Background(), q, time.Now())
+			got := r.measureUsage(context.Background(), q)
 			if diff := cmp.Diff(tc.want, got.usage); diff != "" {
 				t.Errorf("usage (-want +got):\n%s", diff)
 			}

@@ -74,7 +74,7 @@ func (r *TokenQuotaReconciler) finalize(ctx context.Context, q *breakwaterv1alph
 	}
 	before := q.DeepCopy()
 	controllerutil.RemoveFinalizer(q, FinalizerRestoreWorkloads)
-	if err := r.Patch(ctx, q, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
+	if err := client.IgnoreNotFound(r.Patch(ctx, q, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))); err != nil {
 		return fmt.Errorf("removing the finalizer of TokenQuota %s: %w", client.ObjectKeyFromObject(q), err)
 	}
 	r.sources.ManagerMetrics.ForgetQuota(q.Namespace, q.Name)

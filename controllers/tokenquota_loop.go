@@ -162,7 +162,7 @@ func readFigure(ctx context.Context, src promsource.Source, figure promsource.Fi
 // a daily budget tokens since 00:00 UTC and, for costPerDay, their cost and the cost per minute
 // (which projects the cost to the end of the day). A source that is missing, fails, or has no data
 // for an endpoint leaves the figure unmeasured (never zero).
-func (r *TokenQuotaReconciler) measureUsage(ctx context.Context, q *breakwaterv1alpha1.TokenQuota, now time.Time) measuredUsage {
+func (r *TokenQuotaReconciler) measureUsage(ctx context.Context, q *breakwaterv1alpha1.TokenQuota) measuredUsage {
 	unavailable := func(msg string) measuredUsage {
 		return measuredUsage{condition: metav1.Condition{Type: breakwaterv1alpha1.ConditionMetricsAvailable,
 			Status: metav1.ConditionFalse, Reason: breakwaterv1alpha1.ReasonMetricsUnavailable, Message: msg}}
@@ -209,24 +209,23 @@ func (r *TokenQuotaReconciler) measureUsage(ctx context.Context, q *breakwaterv1
 		}
 		missing = append(missing, today.missing...)
 		if q.Spec.Limits.CostPerDay != nil {
-			var costPerEndpoint map[string]float64
-			cost, costPerEndpoint = readFigure(ctx, src, promsource.QueryCostToday, scope, &warnings)
+			cost, _ = readFigure(ctx, src, promsource.QueryCostToday, scope, &warnings)
 			if cost.err != nil {
 				fail("cost today", cost.err)
 				return unavailable(fmt.Sprintf("Reading cost since 00:00 UTC failed (%v); the quota state is held", cost.err))
 			}
 			// A target without a price adds no cost series: an endpoint whose guards counted tokens
 			// today but no cost made no priced call, which is a cost of zero, not a missing figure.
-			cost = zeroWhereCounted(cost, costPerEndpoint, tokensPerEndpoint)
+			cost = zeroWhereCounted(cost, tokensPerEndpoint)
 			if cost.measured() {
 				out.usage.CostToday = money(cost.sum)
 			} else if cost.partly(len(names)) {
 				partial.CostToday, partly = money(cost.sum), true
 			}
 			// The cost rate only projects the cost to 00:00 UTC: without it, only what was spent counts.
-			if rate, ratePerEndpoint := readFigure(ctx, src, promsource.QueryCostPerMinute, scope, &warnings); rate.err != nil {
+			if rate, _ := readFigure(ctx, src, promsource.QueryCostPerMinute, scope, &warnings); rate.err != nil {
 				fail("cost per minute", rate.err)
-			} else if rate = zeroWhereCounted(rate, ratePerEndpoint, tokensPerEndpoint); rate.measured() {
+			} else if rate = zeroWhereCounted(rate, tokensPerEndpoint); rate.measured() {
 				out.usage.CostPerMinute = money(rate.sum)
 			}
 		}
@@ -268,7 +267,7 @@ func (r *TokenQuotaReconciler) measureUsage(ctx context.Context, q *breakwaterv1
 
 // zeroWhereCounted counts an endpoint without a cost series as zero cost when its guards reported
 // tokens today.
-func zeroWhereCounted(f usageFigure, perEndpoint, tokens map[string]float64) usageFigure {
+func zeroWhereCounted(f usageFigure, tokens map[string]float64) usageFigure {
 	var still []string
 	for _, n := range f.missing {
 		if _, counted := tokens[n]; !counted {

@@ -62,8 +62,9 @@ func (f *fakeUsage) setFigure(query, ns, endpoint string, v float64) {
 	f.figures[query][promsource.Key{Namespace: ns, Endpoint: endpoint}] = v
 }
 
-func (f *fakeUsage) set(ns, endpoint string, tpm float64) {
-	f.setFigure(promsource.QueryTokensPerMinute, ns, endpoint, tpm)
+// set sets the tokens per minute of the one endpoint the loop tests use.
+func (f *fakeUsage) set(ns string, tpm float64) {
+	f.setFigure(promsource.QueryTokensPerMinute, ns, "claude-haiku", tpm)
 }
 
 // setToday sets the usage since 00:00 UTC and the cost rate.
@@ -368,7 +369,7 @@ func TestTokenQuotaDailyBudget(t *testing.T) {
 	l.workload(ns, "batch", bw.CriticalitySheddable, 3, 0)
 
 	// 10:00 UTC: 5 USD spent, 0.01 USD a minute for the 840 minutes left is 13.4 USD, 134%.
-	l.usage.set(ns, "claude-haiku", 100)
+	l.usage.set(ns, 100)
 	l.usage.setToday(ns, "claude-haiku", 20000, 5, 0.01)
 	q := l.waitQuota(ns, 100, bw.QuotaWarning)
 	if q.Status.UsedPercent != "50.0" || q.Status.Limit != "10 USD/day" || q.Status.Usage.TokensToday == nil ||
@@ -403,7 +404,7 @@ func TestTokenQuotaDeletionRestores(t *testing.T) {
 	l.quotaNamespace(ns, bw.ModeEnforce)
 	l.workload(ns, "batch", bw.CriticalitySheddable, 6, 0)
 	l.workload(ns, "chat", bw.CriticalityCritical, 2, 0)
-	l.usage.set(ns, "claude-haiku", 950)
+	l.usage.set(ns, 950)
 	l.waitShed(ns, "batch", 0, 6, "QuotaShedding")
 	q, err := l.quota(context.Background(), ns)
 	if err != nil {
@@ -459,20 +460,20 @@ func TestTokenQuotaLoop(t *testing.T) {
 		}
 	}
 
-	l.usage.set(ns, "claude-haiku", 500)
+	l.usage.set(ns, 500)
 	q := l.waitQuota(ns, 500, bw.QuotaNormal)
 	if q.Status.UsedPercent != "50.0" || q.Status.Limit != "1000 tokens/min" || !apimeta.IsStatusConditionTrue(q.Status.Conditions, bw.ConditionMetricsAvailable) {
 		t.Errorf("Normal quota status %+v", q.Status)
 	}
 
-	l.usage.set(ns, "claude-haiku", 850)
+	l.usage.set(ns, 850)
 	l.waitQuota(ns, 850, bw.QuotaWarning)
 	l.waitEvent(ns, "TokenQuota", "budget", corev1.EventTypeWarning, "WarnThresholdReached", "Quota moved from Normal to Warning")
 	l.evaluated(ns)
 	l.replicas(ns, "batch", 6) // Warning clamps output tokens; nobody is scaled
 	l.replicas(ns, "reports", 4)
 
-	l.usage.set(ns, "claude-haiku", 950)
+	l.usage.set(ns, 950)
 	l.waitQuota(ns, 950, bw.QuotaShedding)
 	l.waitShed(ns, "batch", 0, 6, "QuotaShedding")
 	l.waitEvent(ns, "GenAIWorkload", "batch", corev1.EventTypeWarning, "QuotaShedding",
@@ -542,13 +543,13 @@ func TestTokenQuotaLoop(t *testing.T) {
 	untouched()
 
 	// Usage falls into the hysteresis margin (below 90%, not below 85%): Shedding is held.
-	l.usage.set(ns, "claude-haiku", 870)
+	l.usage.set(ns, 870)
 	if q := l.waitQuota(ns, 870, bw.QuotaShedding); !strings.Contains(q.Status.UsedPercent, "87") {
 		t.Errorf("usedPercent %q, want 87.0", q.Status.UsedPercent)
 	}
 
 	// Usage falls well below: Normal at once, restores only after a cooldown of Normal.
-	l.usage.set(ns, "claude-haiku", 300)
+	l.usage.set(ns, 300)
 	l.waitQuota(ns, 300, bw.QuotaNormal)
 	l.waitEvent(ns, "TokenQuota", "budget", corev1.EventTypeNormal, "WithinLimits", "Quota moved from Shedding to Normal")
 	l.evaluated(ns)
@@ -580,7 +581,7 @@ func TestTokenQuotaLoop(t *testing.T) {
 	const shadow = "shadow"
 	l.quotaNamespace(shadow, bw.ModeShadow)
 	l.workload(shadow, "batch", bw.CriticalitySheddable, 6, 0)
-	l.usage.set(shadow, "claude-haiku", 950)
+	l.usage.set(shadow, 950)
 	l.waitQuota(shadow, 950, bw.QuotaShedding)
 	l.waitEvent(shadow, "TokenQuota", "budget", corev1.EventTypeNormal, "QuotaShedding", "Shadow mode: not applied.")
 	l.evaluated(shadow)
@@ -606,7 +607,7 @@ func TestTokenQuotaLoop(t *testing.T) {
 	const reverted = "reverted"
 	l.quotaNamespace(reverted, bw.ModeEnforce)
 	l.workload(reverted, "batch", bw.CriticalitySheddable, 6, 0)
-	l.usage.set(reverted, "claude-haiku", 950)
+	l.usage.set(reverted, 950)
 	l.waitShed(reverted, "batch", 0, 6, "QuotaShedding")
 	d, _ := l.get(reverted, "batch")
 	patch = client.MergeFrom(d.DeepCopy())
@@ -636,7 +637,7 @@ func TestTokenQuotaLoop(t *testing.T) {
 	if err := l.c.Patch(context.Background(), q, patch); err != nil {
 		t.Fatal(err)
 	}
-	l.usage.set(partial, "claude-haiku", 950)
+	l.usage.set(partial, 950)
 	eventually(t, "the partly measured quota to escalate", func(ctx context.Context) (bool, error) {
 		q, err := l.quota(ctx, partial)
 		c := apimeta.FindStatusCondition(q.Status.Conditions, bw.ConditionMetricsAvailable)

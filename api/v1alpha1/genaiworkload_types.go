@@ -10,14 +10,14 @@ import (
 type WorkloadState string
 
 const (
-	// WorkloadActive: the workload runs at its own replica count.
+	// WorkloadActive means the workload runs at its own replica count.
 	WorkloadActive WorkloadState = "Active"
-	// WorkloadShed: a TokenQuota scaled the workload down (or refuses its calls); its replicas are
+	// WorkloadShed means a TokenQuota scaled the workload down (or refuses its calls); its replicas are
 	// remembered in status.rememberedReplicas and restored when the pressure is gone.
 	WorkloadShed WorkloadState = "Shed"
 )
 
-// GenAIWorkload is an application that calls models and retrieval backends through the guard.
+// GenAIWorkloadSpec declares an application that calls models and retrieval backends through the guard.
 // +kubebuilder:validation:XValidation:rule="has(self.workloadRef) || has(self.selector)",message="set workloadRef (the Deployment or StatefulSet to protect) or selector (the pods to protect)"
 // +kubebuilder:validation:XValidation:rule="self.modelEndpoints.size() + self.retrievalBackends.size() > 0",message="name at least one entry in modelEndpoints or retrievalBackends for the guard to protect"
 type GenAIWorkloadSpec struct {

@@ -9,14 +9,14 @@ import (
 type QuotaState string
 
 const (
-	// QuotaNormal: usage is below thresholds.warnPercent.
+	// QuotaNormal means usage is below thresholds.warnPercent.
 	QuotaNormal QuotaState = "Normal"
-	// QuotaWarning: usage (or projected usage) passed warnPercent; output tokens are clamped lower.
+	// QuotaWarning means usage (or projected usage) passed warnPercent; output tokens are clamped lower.
 	QuotaWarning QuotaState = "Warning"
-	// QuotaShedding: usage passed shedPercent; sheddable, then standard workloads are refused and
+	// QuotaShedding means usage passed shedPercent; sheddable, then standard workloads are refused and
 	// scaled down.
 	QuotaShedding QuotaState = "Shedding"
-	// QuotaExhausted: usage reached hardPercent; only critical workloads are served.
+	// QuotaExhausted means usage reached hardPercent; only critical workloads are served.
 	QuotaExhausted QuotaState = "Exhausted"
 )
 

@@ -24,8 +24,9 @@ func main() {
 	keep := flag.Bool("keep-running", false, "after the story, keep everything running until Ctrl-C (kubectl --kubeconfig <work-dir>/kubeconfig)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, *work, *keep))
+	code := run(ctx, *work, *keep)
+	stop()
+	os.Exit(code)
 }
 
 func run(ctx context.Context, work string, keep bool) int {

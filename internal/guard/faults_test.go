@@ -194,8 +194,8 @@ func TestResetRetried(t *testing.T) {
 
 func TestRetryBudgetUnderTotalFailure(t *testing.T) {
 	h := newHarness(t, func(c *guardconfig.Config) {
-		ratio, min := 0.1, 2
-		c.Endpoints[1].Retry.BudgetRatio, c.Endpoints[1].Retry.MinRetries = &ratio, &min
+		ratio, minRetries := 0.1, 2
+		c.Endpoints[1].Retry.BudgetRatio, c.Endpoints[1].Retry.MinRetries = &ratio, &minRetries
 		c.Endpoints[1].Retry.BudgetWindow = guardconfig.Duration(time.Minute)
 	})
 	h.east.SetFaults(upstreamsim.Faults{ErrorRate: 1})

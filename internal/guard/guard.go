@@ -64,7 +64,6 @@ type Guard struct {
 	// mu serialises loads; the protections below are only touched while holding it.
 	mu          sync.Mutex
 	protections *protections
-	lastHash    string
 }
 
 // New returns a Guard with no config: it answers 503 not_ready until a config is loaded.

@@ -104,10 +104,10 @@ func startSim(t testing.TB, region string) *upstreamsim.Server {
 }
 
 func fastRetry() guardconfig.Retry {
-	ratio, min := 0.2, 3
+	ratio, minRetries := 0.2, 3
 	return guardconfig.Retry{
 		MaxAttempts: 3, BackoffBase: guardconfig.Duration(time.Millisecond), BackoffMax: guardconfig.Duration(5 * time.Millisecond),
-		BudgetRatio: &ratio, MinRetries: &min, MaxRetryAfter: guardconfig.Duration(50 * time.Millisecond),
+		BudgetRatio: &ratio, MinRetries: &minRetries, MaxRetryAfter: guardconfig.Duration(50 * time.Millisecond),
 	}
 }
 

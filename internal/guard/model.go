@@ -294,7 +294,7 @@ func (g *Guard) attempt(ctx context.Context, x *exchange, t *target) attemptResu
 	if wd != nil {
 		body = &watchedReader{r: resp.Body, w: wd}
 	}
-	return g.relay(ctx, actx, x, t, resp, body)
+	return g.relay(ctx, actx, x, resp, body)
 }
 
 // failedBeforeAnswer classifies an attempt that ended before the app got anything.

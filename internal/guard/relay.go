@@ -67,7 +67,7 @@ func (x *exchange) beginAnswer(resp *http.Response, keepLength bool) {
 }
 
 // relay passes a successful upstream answer to the app and reads its token usage.
-func (g *Guard) relay(ctx, actx context.Context, x *exchange, t *target, resp *http.Response, body io.Reader) attemptResult {
+func (g *Guard) relay(ctx, actx context.Context, x *exchange, resp *http.Response, body io.Reader) attemptResult {
 	ct := resp.Header.Get("Content-Type")
 	rc := http.NewResponseController(x.w)
 	flush := func() { _ = rc.Flush() }

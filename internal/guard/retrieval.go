@@ -279,8 +279,8 @@ type cacheEntry struct {
 	at          time.Time
 }
 
-func newAnswerCache(max int, ttl time.Duration, now func() time.Time) *answerCache {
-	return &answerCache{max: max, ttl: ttl, now: now, entries: map[[32]byte]cacheEntry{}}
+func newAnswerCache(maxEntries int, ttl time.Duration, now func() time.Time) *answerCache {
+	return &answerCache{max: maxEntries, ttl: ttl, now: now, entries: map[[32]byte]cacheEntry{}}
 }
 
 func (c *answerCache) put(k [32]byte, ct string, data []byte) {

@@ -157,6 +157,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		// and RoleBindings it writes, so it caches only those, not every one in the cluster.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}:      {Namespaces: map[string]cache.Config{o.Namespace: {}}},
+			&corev1.Pod{}:         {Label: injectedPods},
 			&corev1.ConfigMap{}:   {Label: managedByBreakwater},
 			&rbacv1.Role{}:        {Label: managedByBreakwater},
 			&rbacv1.RoleBinding{}: {Label: managedByBreakwater},

@@ -125,7 +125,7 @@ func TestManagerServesProbesAndAuthenticatedMetrics(t *testing.T) {
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // self-signed in the test
 	var body []byte
 	metrics := func(token string) int {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("https://%s/metrics", opts.MetricsAddr), nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("https://%s/metrics", opts.MetricsAddr), http.NoBody)
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}

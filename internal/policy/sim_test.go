@@ -371,8 +371,8 @@ func TestSimulateFlappingQuota(t *testing.T) {
 					state, since = q.State, q.Since
 				}
 				// Normal → Warning (→ Shedding for 90), then never down again.
-				if max := map[int64]int{80: 1, 90: 2}[centre]; transitions > max {
-					t.Fatalf("%d transitions while usage hovered around %d%%, want at most %d", transitions, centre, max)
+				if most := map[int64]int{80: 1, 90: 2}[centre]; transitions > most {
+					t.Fatalf("%d transitions while usage hovered around %d%%, want at most %d", transitions, centre, most)
 				}
 			})
 		}

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"slices"
-	"strings"
 	"time"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -89,7 +88,7 @@ func SteeringPolicy(policies []breakwaterv1alpha1.FailoverPolicy, endpoint strin
 			!apimeta.IsStatusConditionTrue(p.Status.Conditions, breakwaterv1alpha1.ConditionReady) {
 			continue
 		}
-		if best == nil || strings.Compare(p.Name, best.Name) < 0 {
+		if best == nil || p.Name < best.Name {
 			best = p
 		}
 	}

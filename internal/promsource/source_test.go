@@ -24,13 +24,13 @@ const window = 5 * time.Second
 // scrapes on a fixed 1s grid, so rates are exact up to the grid's few milliseconds of tolerance.
 var approx = cmpopts.EquateApprox(0.03, 1e-9)
 
-// requests adds n requests of outcome to endpoint/target, each one upstream attempt (none when the
+// requests adds n requests of outcome to endpoint "claude" at target, each one upstream attempt (none when the
 // guard refused the request before choosing a target), as a guard that neither retried nor fell back
 // would count them.
-func requests(m *metrics.Metrics, endpoint, target, outcome string, n float64) {
-	m.RequestsTotal.WithLabelValues(endpoint, target, outcome).Add(n)
+func requests(m *metrics.Metrics, target, outcome string, n float64) {
+	m.RequestsTotal.WithLabelValues("claude", target, outcome).Add(n)
 	if target != "" {
-		m.AttemptsTotal.WithLabelValues(endpoint, target, outcome).Add(n)
+		m.AttemptsTotal.WithLabelValues("claude", target, outcome).Add(n)
 	}
 }
 
@@ -80,33 +80,33 @@ func TestQueriesAgainstPrometheus(t *testing.T) {
 	chatA := startGuard(t, func(m *metrics.Metrics) {
 		m.RequestsTotal.WithLabelValues("claude", "eu-west-1", metrics.OutcomeSuccess)
 	}, func(m *metrics.Metrics) {
-		requests(m, "claude", "us-east-1", metrics.OutcomeSuccess, 8)
-		requests(m, "claude", "us-east-1", metrics.OutcomeUpstreamError, 1)
-		requests(m, "claude", "us-east-1", metrics.OutcomeTimeout, 1)
-		requests(m, "claude", "us-east-1", metrics.OutcomeThrottled, 2)
+		requests(m, "us-east-1", metrics.OutcomeSuccess, 8)
+		requests(m, "us-east-1", metrics.OutcomeUpstreamError, 1)
+		requests(m, "us-east-1", metrics.OutcomeTimeout, 1)
+		requests(m, "us-east-1", metrics.OutcomeThrottled, 2)
 		m.TokensTotal.WithLabelValues("claude", "us-east-1", "input").Add(100)
 		m.TokensTotal.WithLabelValues("claude", "us-east-1", "output").Add(50)
 		m.CostTotal.WithLabelValues("claude", "us-east-1").Add(0.01)
 		durations(m, "claude", "us-east-1", 0.5, 10)
 
-		requests(m, "claude", "us-west-2", metrics.OutcomeSuccess, 5)
+		requests(m, "us-west-2", metrics.OutcomeSuccess, 5)
 		m.TokensTotal.WithLabelValues("claude", "us-west-2", "input").Add(20)
 		durations(m, "claude", "us-west-2", 0.05, 5)
 
-		requests(m, "claude", "", metrics.OutcomeRejected, 1)
+		requests(m, "", metrics.OutcomeRejected, 1)
 	})
 	batchA := startGuard(t, nil, func(m *metrics.Metrics) {
-		requests(m, "claude", "us-east-1", metrics.OutcomeSuccess, 4)
+		requests(m, "us-east-1", metrics.OutcomeSuccess, 4)
 		m.TokensTotal.WithLabelValues("claude", "us-east-1", "output").Add(30)
 		m.CostTotal.WithLabelValues("claude", "us-east-1").Add(0.005)
 		durations(m, "claude", "us-east-1", 0.5, 4)
 	})
 	chatB := startGuard(t, nil, func(m *metrics.Metrics) {
-		requests(m, "claude", "us-east-1", metrics.OutcomeSuccess, 3)
+		requests(m, "us-east-1", metrics.OutcomeSuccess, 3)
 		m.TokensTotal.WithLabelValues("claude", "us-east-1", "input").Add(10)
 	})
 	notInjected := startGuard(t, nil, func(m *metrics.Metrics) {
-		requests(m, "claude", "us-east-1", metrics.OutcomeSuccess, 1000)
+		requests(m, "us-east-1", metrics.OutcomeSuccess, 1000)
 	})
 
 	prom := startPrometheus(t, []podTarget{

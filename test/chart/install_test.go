@@ -169,7 +169,7 @@ func TestInstallAndUpgrade(t *testing.T) {
 
 // cluster returns a kubeconfig file and a client of the cluster to install on: the one named by
 // $BREAKWATER_CLUSTER_KUBECONFIG, or a new kube-apiserver and etcd with nothing installed.
-func cluster(t *testing.T) (kubeconfig string, c client.Client, real bool) {
+func cluster(t *testing.T) (kubeconfig string, c client.Client, existing bool) {
 	t.Helper()
 	s := k8sruntime.NewScheme()
 	if err := clientgoscheme.AddToScheme(s); err != nil {

@@ -16,10 +16,10 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// condition builds a status condition as the manager writes it.
-func condition(typ, status, reason string) map[string]any {
+// readyCondition builds a Ready condition as the manager writes it.
+func readyCondition(status, reason string) map[string]any {
 	return map[string]any{
-		"type": typ, "status": status, "reason": reason, "message": "set by the test",
+		"type": "Ready", "status": status, "reason": reason, "message": "set by the test",
 		"lastTransitionTime": time.Now().UTC().Format(time.RFC3339),
 	}
 }
@@ -40,7 +40,7 @@ func TestPrinterColumns(t *testing.T) {
 		sample:   "modelendpoint",
 		resource: "modelendpoints",
 		status: map[string]any{
-			"conditions":   []any{condition("Ready", "True", "Reconciled")},
+			"conditions":   []any{readyCondition("True", "Reconciled")},
 			"activeTarget": "us-east-1",
 			"observed":     map[string]any{"errorPercent": "0.42", "p99Latency": "850ms", "tokensPerMinute": int64(12000)},
 		},
@@ -50,7 +50,7 @@ func TestPrinterColumns(t *testing.T) {
 		sample:   "retrievalbackend",
 		resource: "retrievalbackends",
 		status: map[string]any{
-			"conditions":   []any{condition("Ready", "True", "Reconciled")},
+			"conditions":   []any{readyCondition("True", "Reconciled")},
 			"errorPercent": "1.5", "degradedPercent": "0.7", "p99Latency": "180ms",
 		},
 		columns: []string{"Name", "Ready", "Type", "Max Docs", "On Failure", "Error%", "Degraded%", "P99", "Age"},
@@ -59,7 +59,7 @@ func TestPrinterColumns(t *testing.T) {
 		sample:   "tokenquota",
 		resource: "tokenquotas",
 		status: map[string]any{
-			"conditions": []any{condition("Ready", "True", "Reconciled")},
+			"conditions": []any{readyCondition("True", "Reconciled")},
 			"state":      "Warning", "usedPercent": "83.1", "limit": "400000 tokens/min",
 		},
 		columns: []string{"Name", "State", "Used%", "Limit", "Mode (wide)", "Age"},
@@ -68,7 +68,7 @@ func TestPrinterColumns(t *testing.T) {
 		sample:   "failoverpolicy",
 		resource: "failoverpolicies",
 		status: map[string]any{
-			"conditions":   []any{condition("Ready", "True", "Reconciled")},
+			"conditions":   []any{readyCondition("True", "Reconciled")},
 			"activeTarget": "us-west-2",
 			"lastShift": map[string]any{"time": time.Now().UTC().Format(time.RFC3339), "reason": "ThrottleRateHigh",
 				"from": "us-east-1", "to": "us-west-2"},
@@ -79,7 +79,7 @@ func TestPrinterColumns(t *testing.T) {
 		sample:   "genaiworkload",
 		resource: "genaiworkloads",
 		status: map[string]any{
-			"conditions": []any{condition("Ready", "False", "EndpointNotFound")},
+			"conditions": []any{readyCondition("False", "EndpointNotFound")},
 			"state":      "Shed", "injectedPods": int64(3),
 		},
 		columns: []string{"Name", "Criticality", "Ready", "State", "Pods", "Age"},
@@ -102,7 +102,7 @@ func TestPrinterColumns(t *testing.T) {
 			}
 
 			url := fmt.Sprintf("%s/apis/breakwater.dev/v1alpha1/namespaces/printer/%s", strings.TrimSuffix(env.Config.Host, "/"), tc.resource)
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
 			if err != nil {
 				t.Fatal(err)
 			}

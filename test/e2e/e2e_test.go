@@ -157,7 +157,7 @@ func TestStory(t *testing.T) {
 			t.Fatalf("kubectl: %v\n%s", err, status)
 		}
 		haystacks["objects and their status"] = status
-		if len(logs) < 4 || len(haystacks["Events"]) == 0 {
+		if len(logs) < 4 || haystacks["Events"] == "" {
 			t.Fatalf("only %d logs and %d bytes of Events to search", len(logs), len(haystacks["Events"]))
 		}
 		for where, text := range haystacks {

@@ -118,7 +118,7 @@ func WaitHTTP(ctx context.Context, p *Proc, url string, limit time.Duration) err
 		if err := p.Alive(); err != nil {
 			return err
 		}
-		req, _ := http.NewRequestWithContext(wctx, http.MethodGet, url, nil)
+		req, _ := http.NewRequestWithContext(wctx, http.MethodGet, url, http.NoBody)
 		if resp, err := client.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -27,8 +27,6 @@ import (
 // relabeling, as internal/promsource's tests do: the dashboard's queries must parse there, and the
 // guard panels must find the series and labels a real scrape produces.
 
-const scrapeInterval = time.Second
-
 // guardTarget is where the fake guard runs, in the scrape's terms.
 const (
 	guardNamespace = "shop"

@@ -1,6 +1,7 @@
 package monitoring
 
 import (
+	"bytes"
 	"flag"
 	"os"
 	"reflect"
@@ -101,7 +102,7 @@ func TestPlainRulesFile(t *testing.T) {
 		}
 	}
 	got := readFile(t, plainRulesFile)
-	if string(got) != string(want) {
+	if !bytes.Equal(got, want) {
 		t.Fatalf("%s is not the spec of %s: run `go test ./test/monitoring -run TestPlainRulesFile -update`", plainRulesFile, prometheusRuleFile)
 	}
 	// The same, read as YAML: the text transformation kept the meaning.
@@ -163,8 +164,9 @@ func TestAlertsAreComplete(t *testing.T) {
 		if !ok || !anchors[anchor] {
 			t.Errorf("%s: runbook_url %q is not a heading of %s", r.Alert, url, installDoc)
 		}
-		if anchor != strings.ToLower(r.Alert) {
-			t.Errorf("%s: runbook anchor %q, want #%s", r.Alert, anchor, strings.ToLower(r.Alert))
+		// GitHub's heading anchors are lower case: an anchor in another case does not resolve.
+		if want := strings.ToLower(r.Alert); anchor != want {
+			t.Errorf("%s: runbook anchor %q, want #%s", r.Alert, anchor, want)
 		}
 		if u := unknownNames(r.Expr, series, labels); len(u) > 0 {
 			t.Errorf("%s reads names neither the guard nor the manager exports: %v", r.Alert, u)

@@ -105,7 +105,7 @@ func Verify(r *http.Request, body []byte, e Expect) (string, error) {
 	// Rebuild the request as the client signed it: same method, path, query, host and exactly the
 	// headers it listed as signed.
 	u := &url.URL{Scheme: "http", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
-	req, err := http.NewRequestWithContext(context.Background(), r.Method, u.String(), nil)
+	req, err := http.NewRequestWithContext(context.Background(), r.Method, u.String(), http.NoBody)
 	if err != nil {
 		return fail(CodeInvalidSignature, "cannot rebuild request for verification")
 	}
@@ -149,7 +149,7 @@ func parseAuth(h string) (auth, error) {
 	var a auth
 	rest, ok := strings.CutPrefix(h, algorithm+" ")
 	if !ok {
-		return a, errors.New("Authorization header is not " + algorithm)
+		return a, errors.New("the Authorization header is not " + algorithm)
 	}
 	for _, field := range strings.Split(rest, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(field), "=")
@@ -170,7 +170,7 @@ func parseAuth(h string) (auth, error) {
 		}
 	}
 	if a.accessKeyID == "" || a.signedHeaders == "" || a.signature == "" {
-		return a, errors.New("Authorization header lacks Credential, SignedHeaders or Signature")
+		return a, errors.New("the Authorization header lacks Credential, SignedHeaders or Signature")
 	}
 	return a, nil
 }

@@ -2,7 +2,6 @@ package upstreamsim
 
 import (
 	"encoding/json"
-	"net/http"
 	"strconv"
 )
 
@@ -81,7 +80,7 @@ func (c *call) converse() {
 	resp.Usage = brUsage{InputTokens: in, OutputTokens: out, TotalTokens: in + out}
 	resp.Metrics = brMetrics{LatencyMs: c.latencyMs()}
 	c.w.Header().Set("X-Amzn-Requestid", c.answerID("sim-"))
-	c.writeBody(http.StatusOK, resp)
+	c.writeBody(resp)
 	c.served(in, out)
 }
 
@@ -139,7 +138,7 @@ func (c *call) invoke() {
 	h.Set("X-Amzn-Bedrock-Input-Token-Count", strconv.Itoa(in))
 	h.Set("X-Amzn-Bedrock-Output-Token-Count", strconv.Itoa(out))
 	h.Set("X-Amzn-Bedrock-Invocation-Latency", strconv.FormatInt(c.latencyMs(), 10))
-	c.writeBody(http.StatusOK, resp)
+	c.writeBody(resp)
 	c.served(in, out)
 }
 

@@ -130,7 +130,7 @@ func answerText(n int) string {
 }
 
 // writeBody writes a non-streaming JSON answer, padded to OversizedBody.
-func (c *call) writeBody(status int, v any) {
+func (c *call) writeBody(v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		http.Error(c.w, "upstreamsim: cannot encode answer", http.StatusInternalServerError)
@@ -139,7 +139,7 @@ func (c *call) writeBody(status int, v any) {
 	b = pad(b, c.f.OversizedBody)
 	c.w.Header().Set("Content-Type", "application/json")
 	c.w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	c.w.WriteHeader(status)
+	c.w.WriteHeader(http.StatusOK)
 	_, _ = c.w.Write(b)
 }
 

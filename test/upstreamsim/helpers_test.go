@@ -55,11 +55,12 @@ func bedrockClient(base, region, akid, secret string) *bedrockruntime.Client {
 	})
 }
 
-func sageMakerClient(base, region, akid, secret string) *sagemakerruntime.Client {
+// sageMakerClient is the real SDK client pointed at base, signing as testAKID with secret.
+func sageMakerClient(base, secret string) *sagemakerruntime.Client {
 	return sagemakerruntime.New(sagemakerruntime.Options{
-		Region:           region,
+		Region:           testRegion,
 		BaseEndpoint:     aws.String(base),
-		Credentials:      credentials.NewStaticCredentialsProvider(akid, secret, ""),
+		Credentials:      credentials.NewStaticCredentialsProvider(testAKID, secret, ""),
 		RetryMaxAttempts: 1,
 	})
 }

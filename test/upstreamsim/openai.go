@@ -106,7 +106,7 @@ func (c *call) openAIChat() {
 		}},
 		Usage: oaUsage{PromptTokens: in, CompletionTokens: out, TotalTokens: in + out},
 	}
-	c.writeBody(http.StatusOK, resp)
+	c.writeBody(resp)
 	c.served(in, out)
 }
 
@@ -201,6 +201,6 @@ func (c *call) openAIEmbeddings() {
 	}
 	resp.Usage.PromptTokens = in
 	resp.Usage.TotalTokens = in
-	c.writeBody(http.StatusOK, resp)
+	c.writeBody(resp)
 	c.served(in, 0)
 }

@@ -3,7 +3,6 @@ package upstreamsim
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"time"
 )
 
@@ -28,7 +27,7 @@ func (c *call) sageMakerInvoke() {
 	h := c.w.Header()
 	h.Set("X-Amzn-Requestid", c.answerID("sim-"))
 	h.Set("X-Amzn-Invoked-Production-Variant", "AllTraffic")
-	c.writeBody(http.StatusOK, resp)
+	c.writeBody(resp)
 	c.served(in, out)
 }
 

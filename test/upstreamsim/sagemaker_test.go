@@ -51,7 +51,7 @@ func TestSageMakerInvokeEndpoint(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sim.ResetStats()
-			client := sageMakerClient(tt.base, testRegion, testAKID, testSecret)
+			client := sageMakerClient(tt.base, testSecret)
 			out, err := client.InvokeEndpoint(testCtx(t), &sagemakerruntime.InvokeEndpointInput{
 				EndpointName: aws.String("llm-endpoint"),
 				ContentType:  aws.String("application/json"),
@@ -75,7 +75,7 @@ func TestSageMakerInvokeEndpoint(t *testing.T) {
 
 func TestSageMakerInvokeEndpointWithResponseStream(t *testing.T) {
 	sim := startSim(t, signedOpts())
-	client := sageMakerClient(sim.URL()+"/m/sm", testRegion, testAKID, testSecret)
+	client := sageMakerClient(sim.URL()+"/m/sm", testSecret)
 	out, err := client.InvokeEndpointWithResponseStream(testCtx(t), &sagemakerruntime.InvokeEndpointWithResponseStreamInput{
 		EndpointName: aws.String("llm-endpoint"),
 		ContentType:  aws.String("application/json"),
@@ -155,7 +155,7 @@ func TestSageMakerFaultsAndSignature(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			sim.SetFaults(tt.faults)
 			defer sim.SetFaults(Faults{})
-			err := invoke(t, sageMakerClient(sim.URL(), testRegion, testAKID, tt.secret))
+			err := invoke(t, sageMakerClient(sim.URL(), tt.secret))
 			var apiErr smithy.APIError
 			var re *smithyhttp.ResponseError
 			if !errors.As(err, &apiErr) || apiErr.ErrorCode() != tt.wantCode || !errors.As(err, &re) || re.HTTPStatusCode() != tt.status {
@@ -177,7 +177,7 @@ func TestSageMakerFaultsAndSignature(t *testing.T) {
 func TestSageMakerInStreamError(t *testing.T) {
 	sim := startSim(t, signedOpts())
 	sim.SetFaults(Faults{StreamErrorAfterEvents: 2})
-	client := sageMakerClient(sim.URL(), testRegion, testAKID, testSecret)
+	client := sageMakerClient(sim.URL(), testSecret)
 	out, err := client.InvokeEndpointWithResponseStream(testCtx(t), &sagemakerruntime.InvokeEndpointWithResponseStreamInput{
 		EndpointName: aws.String("e"), Body: tgiBody(0),
 	})

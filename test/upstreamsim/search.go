@@ -1,7 +1,6 @@
 package upstreamsim
 
 import (
-	"net/http"
 	"strconv"
 )
 
@@ -72,7 +71,7 @@ func (c *call) openSearch() {
 		top := docScore(0)
 		resp.Hits.MaxScore = &top
 	}
-	c.writeBody(http.StatusOK, resp)
+	c.writeBody(resp)
 }
 
 func (c *call) genericSearch() {
@@ -81,5 +80,5 @@ func (c *call) genericSearch() {
 	for i := range n {
 		results = append(results, genericResult{ID: docID(i), Score: docScore(i), Text: docText(i)})
 	}
-	c.writeBody(http.StatusOK, map[string]any{"results": results})
+	c.writeBody(map[string]any{"results": results})
 }

@@ -347,7 +347,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"message": "upstreamsim: no route for " + r.URL.Path})
 		return
 	}
-	if r.Method != http.MethodPost && !(rt.proto == protoOpenSearch && r.Method == http.MethodGet) {
+	if r.Method != http.MethodPost && (rt.proto != protoOpenSearch || r.Method != http.MethodGet) {
 		w.Header().Set("Allow", http.MethodPost)
 		s.writeError(w, rt.proto, http.StatusMethodNotAllowed, "method not allowed")
 		return

@@ -33,8 +33,11 @@ type Settings struct {
 type State int
 
 const (
+	// Closed lets every call through.
 	Closed State = iota
+	// Open refuses every call until the open duration has passed.
 	Open
+	// HalfOpen lets a few probe calls through; their outcome closes or reopens the breaker.
 	HalfOpen
 )
 

@@ -85,7 +85,8 @@ func frameEnds(frames [][]byte) []int {
 func TestRelay(t *testing.T) {
 	converse := converseStream(t)
 	invoke := invokeStream(t)
-	throttled := append(converseStream(t)[:2:2], frame(t, map[string]string{
+	throttled := converseStream(t)[:2:2]
+	throttled = append(throttled, frame(t, map[string]string{
 		":message-type": "exception", ":exception-type": "throttlingException", ":content-type": "application/json",
 	}, []byte(`{"message":"Too many requests, please wait before trying again."}`)))
 	internal := [][]byte{frame(t, map[string]string{":message-type": "error", ":error-code": "InternalFailure", ":error-message": "x"}, nil)}
@@ -165,8 +166,8 @@ func TestRelayFlushesBeforeNextFrame(t *testing.T) {
 	ends := frameEnds(frames)
 	for i, f := range frames {
 		// Split each frame over two writes to cross a read boundary too.
-		pw.Write(f[:len(f)/2])
-		pw.Write(f[len(f)/2:])
+		_, _ = pw.Write(f[:len(f)/2])
+		_, _ = pw.Write(f[len(f)/2:])
 		if got := <-flushed; got != ends[i] {
 			t.Fatalf("frame %d: flushed at %d bytes, want %d", i, got, ends[i])
 		}

@@ -186,7 +186,7 @@ func Join(base *url.URL, path, escapedPath, query string) *url.URL {
 // AWSEscape escapes a path label as the AWS SDKs do: everything but unreserved characters, '/'
 // and ':' included, so that an inference-profile ARN stays one segment.
 func AWSEscape(s string) string {
-	const hex = "0123456789ABCDEF"
+	const hexDigits = "0123456789ABCDEF"
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -195,8 +195,8 @@ func AWSEscape(s string) string {
 			continue
 		}
 		b.WriteByte('%')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&15])
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
 	}
 	return b.String()
 }

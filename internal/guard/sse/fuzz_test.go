@@ -98,7 +98,7 @@ func FuzzRelay(f *testing.F) {
 
 // openAIUsageUnmarshal is OpenAIUsage as it was before inspect.AnswerUsage:
 // json.Unmarshal of the whole payload. OpenAIUsage must give the same.
-func openAIUsageUnmarshal(data []byte) (in, out int64, usageOnly bool, ok bool) {
+func openAIUsageUnmarshal(data []byte) (in, out int64, usageOnly, ok bool) {
 	if !bytes.Contains(data, []byte(`"usage"`)) {
 		return 0, 0, false, false
 	}

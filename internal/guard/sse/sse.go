@@ -58,25 +58,25 @@ type relay struct {
 
 // Relay copies an SSE stream from src to dst event by event (an event ends
 // at a blank line; lines end with \n, \r\n or \r), flushing after every
-// event so nothing is held back, and calls inspect with each event's data
-// payload (the values of its "data:" lines joined with "\n"; inspect must
-// not keep the slice). If inspect returns drop=true the event is not
+// event so nothing is held back, and calls onEvent with each event's data
+// payload (the values of its "data:" lines joined with "\n"; onEvent must
+// not keep the slice). If onEvent returns drop=true the event is not
 // written. Events without data (comments such as ": keepalive") are written
-// without calling inspect. At the end of the stream an unterminated event is
+// without calling onEvent. At the end of the stream an unterminated event is
 // handled like a complete one, its unfinished last line left unparsed.
 //
 // It returns the number of bytes written to dst and the first error; it
 // writes nothing it has not received. firstByte, if not nil, is called once
 // just before the first byte is written to dst.
-func Relay(dst io.Writer, flush func(), src io.Reader, inspect func(data []byte) (drop bool), firstByte func()) (int64, error) {
-	return relayWith(dst, flush, src, inspect, firstByte, maxEvent)
+func Relay(dst io.Writer, flush func(), src io.Reader, onEvent func(data []byte) (drop bool), firstByte func()) (int64, error) {
+	return relayWith(dst, flush, src, onEvent, firstByte, maxEvent)
 }
 
-func relayWith(dst io.Writer, flush func(), src io.Reader, inspect func([]byte) bool, firstByte func(), eventCap int) (int64, error) {
+func relayWith(dst io.Writer, flush func(), src io.Reader, onEvent func([]byte) bool, firstByte func(), eventCap int) (int64, error) {
 	if flush == nil {
 		flush = func() {}
 	}
-	r := &relay{dst: dst, flush: flush, inspect: inspect, firstByte: firstByte, maxEvent: eventCap}
+	r := &relay{dst: dst, flush: flush, inspect: onEvent, firstByte: firstByte, maxEvent: eventCap}
 	buf := make([]byte, readSize)
 	for {
 		n, rerr := src.Read(buf)
@@ -288,7 +288,7 @@ func (r *relay) finish() error {
 // asked for usage on the app's behalf. Payloads without the word "usage"
 // (nearly every chunk) are not parsed at all; the others are validated and
 // walked, not decoded (inspect.AnswerUsage).
-func OpenAIUsage(data []byte) (in, out int64, usageOnly bool, ok bool) {
+func OpenAIUsage(data []byte) (in, out int64, usageOnly, ok bool) {
 	if !bytes.Contains(data, []byte(`"usage"`)) {
 		return 0, 0, false, false
 	}

@@ -163,7 +163,7 @@ func TestRelay(t *testing.T) {
 					t.Errorf("flushes = %d, want %d", res.flushes, tc.flushes)
 				}
 				wantFirst := 0
-				if len(want) > 0 {
+				if want != "" {
 					wantFirst = 1
 				}
 				if res.firstHit != wantFirst {
@@ -216,13 +216,13 @@ func TestRelayCRAtReadEnd(t *testing.T) {
 			_, err := Relay(&out, func() { flushed <- out.String() }, pr, func([]byte) bool { return drop }, nil)
 			done <- err
 		}()
-		pw.Write([]byte("data: a\r\n\r"))
+		_, _ = pw.Write([]byte("data: a\r\n\r"))
 		if !drop {
 			if got := <-flushed; got != "data: a\r\n\r" {
 				t.Fatalf("first flush %q", got)
 			}
 		}
-		pw.Write([]byte("\n: k\n\n"))
+		_, _ = pw.Write([]byte("\n: k\n\n"))
 		pw.Close()
 		if err := <-done; err != nil {
 			t.Fatal(err)

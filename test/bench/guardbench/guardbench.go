@@ -635,7 +635,7 @@ func (r *runner) setFaults(ctx context.Context, faults string) error {
 
 // upstreamRequests is the number of requests the simulator has seen, on every route.
 func (r *runner) upstreamRequests(ctx context.Context) (int64, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.simURL+"/_sim/stats", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.simURL+"/_sim/stats", http.NoBody)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err
@@ -809,7 +809,7 @@ func (r *runner) profile(ctx context.Context) error {
 }
 
 func fetch(ctx context.Context, url, path string) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err

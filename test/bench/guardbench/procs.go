@@ -182,7 +182,7 @@ func waitHTTP(ctx context.Context, p *proc, url string, want int, within time.Du
 		if p.exited() {
 			return fmt.Errorf("%s exited: %v", p.name, p.err)
 		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
 		resp, err := client.Do(req)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
@@ -318,17 +318,19 @@ func rssMiB(pid int) (float64, error) {
 // parseVmRSS reads VmRSS (kB) from /proc/PID/status and returns MiB.
 func parseVmRSS(status string) (float64, error) {
 	for line := range strings.SplitSeq(status, "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest)
-			if len(f) < 1 {
-				break
-			}
-			kb, err := strconv.ParseFloat(f[0], 64)
-			if err != nil {
-				return 0, err
-			}
-			return kb / 1024, nil
+		rest, ok := strings.CutPrefix(line, "VmRSS:")
+		if !ok {
+			continue
 		}
+		f := strings.Fields(rest)
+		if len(f) < 1 {
+			break
+		}
+		kb, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			return 0, err
+		}
+		return kb / 1024, nil
 	}
 	return 0, errors.New("no VmRSS in /proc status")
 }

@@ -487,7 +487,7 @@ func (b *bench) apiserverWrites(ctx context.Context) (writeCounts, error) {
 func (b *bench) managerFigures(ctx context.Context) (managerFigures, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.managerMetrics, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.managerMetrics, http.NoBody)
 	if err != nil {
 		return managerFigures{}, err
 	}
@@ -577,7 +577,7 @@ func (b *bench) waitLoopsReady(ctx context.Context, limit time.Duration) error {
 // createAll creates objects in order of kind: namespaces first, then the rest with a few workers
 // at a time (the API server's own limit, not the client's, is then what bounds it).
 func createAll(ctx context.Context, c client.Client, objs []client.Object) error {
-	var rest []client.Object
+	var others []client.Object
 	for _, o := range objs {
 		if o.GetNamespace() == "" {
 			if err := c.Create(ctx, o); err != nil {
@@ -585,7 +585,7 @@ func createAll(ctx context.Context, c client.Client, objs []client.Object) error
 			}
 			continue
 		}
-		rest = append(rest, o)
+		others = append(others, o)
 	}
 	const workers = 16
 	work := make(chan client.Object)
@@ -603,7 +603,7 @@ func createAll(ctx context.Context, c client.Client, objs []client.Object) error
 	}
 	var err error
 feed:
-	for _, o := range rest {
+	for _, o := range others {
 		select {
 		case work <- o:
 		case err = <-errs:
@@ -723,7 +723,7 @@ func (b *bench) fetchProfile(ctx context.Context, what, file string) error {
 	if b.pprof == "" {
 		return nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.pprof+what, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.pprof+what, http.NoBody)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/url"
 	"testing"
@@ -22,7 +23,7 @@ func FuzzReplaceModel(f *testing.F) {
 		out := ReplaceModel(body, model)
 		var m map[string]json.RawMessage
 		if json.Unmarshal(body, &m) != nil {
-			if string(out) != string(body) {
+			if !bytes.Equal(out, body) {
 				t.Fatal("a body that is not a JSON object was changed")
 			}
 			return

@@ -48,8 +48,9 @@ func main() {
 	only := flag.String("only", "", "run only this part: guard, manager or detection")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, *short, *out, *only); err != nil {
+	err := run(ctx, *short, *out, *only)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

@@ -163,7 +163,7 @@ func (rc *recorder) record(measured bool, status int, err error, lat time.Durati
 	rc.lat = append(rc.lat, lat)
 }
 
-func (rc *recorder) result(mode string, sent int64, measuredTime time.Duration, wall time.Duration) Result {
+func (rc *recorder) result(mode string, sent int64, measuredTime, wall time.Duration) Result {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	r := Result{Mode: mode, Sent: sent, Measured: rc.ok + rc.errs, OK: rc.ok, Errors: rc.errs,

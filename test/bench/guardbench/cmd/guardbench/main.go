@@ -23,8 +23,8 @@ func main() {
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	figs, err := guardbench.Run(ctx, guardbench.Options{Short: *short, WorkDir: *workDir, Log: os.Stderr})
+	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

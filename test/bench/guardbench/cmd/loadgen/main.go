@@ -73,8 +73,8 @@ func main() {
 	cfg.Ready = func(r loadgen.Result) { _ = enc.Encode(r) }
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	res, err := loadgen.Run(ctx, cfg)
+	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
