@@ -1,0 +1,64 @@
+package policy
+
+import (
+	"testing"
+	"time"
+)
+
+func TestRestoreFitsNeedsRoomForPreShedUsage(t *testing.T) {
+	if RestoreFits(600, 300, 800) {
+		t.Fatal("restored although pre-shed 600 + current 300 exceeds warn 800")
+	}
+	if !RestoreFits(400, 300, 800) {
+		t.Fatal("held back although pre-shed 400 + current 300 fits below warn 800")
+	}
+	if !RestoreFits(-1, 900, 800) {
+		t.Fatal("a workload without remembered usage must restore on the old rule")
+	}
+}
+
+func TestCycleBackoffDoublesAndCaps(t *testing.T) {
+	want := []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 10 * time.Minute, 10 * time.Minute}
+	for n, w := range want {
+		if got := CycleBackoff(n, time.Minute, 10*time.Minute); got != w {
+			t.Fatalf("cycles %d: got %v, want %v", n, got, w)
+		}
+	}
+}
+
+func TestCyclesSinceResetsAfterQuietPeriod(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	sheds := []time.Time{now.Add(-3 * time.Hour), now.Add(-50 * time.Minute), now.Add(-10 * time.Minute)}
+	if got := CyclesSince(sheds, now, time.Hour, 30*time.Minute); got != 2 {
+		t.Fatalf("got %d cycles in the last hour, want 2", got)
+	}
+	if got := CyclesSince(sheds, now.Add(time.Hour), time.Hour, 30*time.Minute); got != 0 {
+		t.Fatalf("got %d cycles after a quiet hour, want 0", got)
+	}
+}
+
+// A region failing for six hours with a 10-minute stable period: failback probes doubling the wait
+// after each failure stay within log2(6h/10m)+1 probes.
+func TestFailbackProbesDuringSixHourOutage(t *testing.T) {
+	period, ceiling, outage := 10*time.Minute, 4*time.Hour, 6*time.Hour
+	probes, failed := 0, 0
+	for at := time.Duration(0); ; {
+		at += FailbackStablePeriod(period, failed, ceiling)
+		if at >= outage {
+			break
+		}
+		probes++
+		failed++
+	}
+	t.Logf("6h outage, stable period %v: %d failback probes (one per period would be %d)", period, probes, int(outage/period))
+	if limit := 6; probes > limit { // log2(36) ≈ 5.2
+		t.Fatalf("%d failback probes, want at most %d", probes, limit)
+	}
+}
+
+func TestStrictestQuotaStateHolds(t *testing.T) {
+	_, at := StrictestQuotaState([]int{1, 3, 2}, func(s int) int { return s })
+	if at != 1 {
+		t.Fatalf("strictest at %d, want 1", at)
+	}
+}
