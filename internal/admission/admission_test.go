@@ -1,0 +1,123 @@
+package admission_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/breakwater-dev/breakwater/internal/admission"
+	"github.com/breakwater-dev/breakwater/test/redistest"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+func newStore(t *testing.T, c *clock) *admission.Store {
+	addr := redistest.Start(t)
+	client := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{addr}, MaxRetries: -1})
+	t.Cleanup(func() { client.Close() })
+	return admission.NewStore(client, time.Second, c.now)
+}
+
+func quota(key string, tpm int64) admission.Quota {
+	return admission.Quota{Key: key, Namespace: "team-a", TokensPerMinute: tpm, ShedPercent: 90, HardPercent: 100, CriticalReservePercent: 10}
+}
+
+// The window admits at most the limit within any 60 s and refills as slots age out.
+func TestWindowAdmitsTheLimitAndSlides(t *testing.T) {
+	c := &clock{t: time.Unix(1_000_000, 0)}
+	s := newStore(t, c)
+	ctx := context.Background()
+	q := []admission.Quota{quota("tpm", 1000)}
+	admitted := 0
+	for i := 0; i < 300; i++ {
+		d, err := s.Reserve(ctx, admission.Critical, 10, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Admitted {
+			admitted++
+		}
+		c.add(100 * time.Millisecond) // 30 s in all
+	}
+	if admitted != 100 {
+		t.Fatalf("admitted %d requests of 10 tokens against 1000 tokens/min within 30 s, want 100", admitted)
+	}
+	c.add(62 * time.Second)
+	if d, err := s.Reserve(ctx, admission.Critical, 1000, q); err != nil || !d.Admitted {
+		t.Fatalf("after the window slid: %+v, %v; want admitted", d, err)
+	}
+}
+
+// Settling gives back unused tokens; a request that never reached a provider gives back its request.
+func TestSettleReturnsUnusedTokens(t *testing.T) {
+	c := &clock{t: time.Unix(2_000_000, 0)}
+	s := newStore(t, c)
+	ctx := context.Background()
+	q := []admission.Quota{quota("tpm", 1000)}
+	d, err := s.Reserve(ctx, admission.Critical, 1000, q)
+	if err != nil || !d.Admitted {
+		t.Fatalf("%+v %v", d, err)
+	}
+	if d2, _ := s.Reserve(ctx, admission.Critical, 1, q); d2.Admitted {
+		t.Fatal("admitted above the limit")
+	}
+	if err := s.Settle(ctx, d, admission.Critical, 1000, 400, true, q); err != nil {
+		t.Fatal(err)
+	}
+	if d2, _ := s.Reserve(ctx, admission.Critical, 600, q); !d2.Admitted {
+		t.Fatal("the 600 tokens given back by the settle were not admitted")
+	}
+}
+
+// Sheddable stops at the shed threshold minus the critical reserve, standard at the hard limit minus
+// the reserve, critical at the hard limit; every quota of a request is checked, and a refusal takes
+// from none.
+func TestCriticalityOrderAndAllQuotas(t *testing.T) {
+	c := &clock{t: time.Unix(3_000_000, 0)}
+	s := newStore(t, c)
+	ctx := context.Background()
+	q := []admission.Quota{quota("tpm", 1000)}
+	take := func(class admission.Class, n int64) admission.Decision {
+		t.Helper()
+		d, err := s.Reserve(ctx, class, n, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if d := take(admission.Sheddable, 800); !d.Admitted { // 800 + reserve 100 <= 900
+		t.Fatalf("sheddable 800: %+v", d)
+	}
+	if d := take(admission.Sheddable, 1); d.Admitted || d.Reason != admission.ReasonShed {
+		t.Fatalf("sheddable past the shed threshold: %+v, want refused %s", d, admission.ReasonShed)
+	}
+	if d := take(admission.Standard, 100); !d.Admitted { // 900 + 100 reserve <= 1000
+		t.Fatalf("standard 100: %+v", d)
+	}
+	if d := take(admission.Standard, 1); d.Admitted || d.Reason != admission.ReasonExhausted {
+		t.Fatalf("standard into the critical reserve: %+v", d)
+	}
+	if d := take(admission.Critical, 100); !d.Admitted {
+		t.Fatalf("critical within its reserve: %+v", d)
+	}
+	if d := take(admission.Critical, 1); d.Admitted || d.Quota != "tpm" {
+		t.Fatalf("two quotas, the first full: %+v", d)
+	}
+	d, err := s.Reserve(ctx, admission.Critical, 1, []admission.Quota{quota("other", 1_000_000), quota("tpm", 1000)})
+	if err != nil || d.Admitted || d.Quota != "tpm" {
+		t.Fatalf("two quotas, the second full: %+v %v", d, err)
+	}
+	d, err = s.Reserve(ctx, admission.Critical, 999_999, []admission.Quota{quota("other", 1_000_000)})
+	if err != nil || !d.Admitted {
+		t.Fatalf("the refused request took from the other quota: %+v %v", d, err)
+	}
+}
