@@ -10,38 +10,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/breakwater-dev/breakwater/test/localproc"
 	"github.com/breakwater-dev/breakwater/test/testenv"
 )
 
-// Binary finds Prometheus: $PROMETHEUS (the Makefile sets it from hack/prometheus.sh), then PATH,
-// then hack/prometheus.sh, which installs Debian's package when the machine lacks it.
+// Binary finds Prometheus: $PROMETHEUS, then PATH, then hack/prometheus.sh (testenv.Tool).
 func Binary() (string, error) {
-	if p := os.Getenv("PROMETHEUS"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("PROMETHEUS=%s: %w; run hack/prometheus.sh or unset it", p, err)
-		}
-		return p, nil
-	}
-	if p, err := exec.LookPath("prometheus"); err == nil {
-		return p, nil
-	}
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	out, err := exec.Command("bash", filepath.Join(root, "hack", "prometheus.sh")).Output()
-	if err != nil {
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			err = fmt.Errorf("%w: %s", err, exit.Stderr)
-		}
-		return "", fmt.Errorf("no Prometheus, and hack/prometheus.sh could not install Debian's package: %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
+	return testenv.Tool("PROMETHEUS", "prometheus", "prometheus.sh")
 }
 
 // Promtool finds promtool: $PROMTOOL, then beside the Prometheus binary (Debian's package ships

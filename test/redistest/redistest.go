@@ -3,13 +3,7 @@
 package redistest
 
 import (
-	"errors"
-	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,28 +11,9 @@ import (
 	"github.com/breakwater-dev/breakwater/test/testenv"
 )
 
-// Binary finds redis-server: $REDIS_SERVER (the Makefile may set it from hack/redis.sh), then PATH,
-// then hack/redis.sh, which installs Debian's package when the machine lacks it.
+// Binary finds redis-server: $REDIS_SERVER, then PATH, then hack/redis.sh (testenv.Tool).
 func Binary() (string, error) {
-	if p := os.Getenv("REDIS_SERVER"); p != "" {
-		return p, nil
-	}
-	if p, err := exec.LookPath("redis-server"); err == nil {
-		return p, nil
-	}
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	out, err := exec.Command("bash", filepath.Join(root, "hack", "redis.sh")).Output()
-	if err != nil {
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			err = fmt.Errorf("%w: %s", err, exit.Stderr)
-		}
-		return "", fmt.Errorf("no redis-server, and hack/redis.sh could not install Debian's package: %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
+	return testenv.Tool("REDIS_SERVER", "redis-server", "redis.sh")
 }
 
 // Start runs redis-server without persistence on a free loopback port, stopped when t ends, and
