@@ -9,6 +9,7 @@ const (
 	ReasonPromptTooLarge       = "prompt_too_large"
 	ReasonInvalidRequest       = "invalid_request"
 	ReasonUnknownRoute         = "unknown_route"
+	ReasonProtocolMismatch     = "protocol_mismatch"
 	ReasonNotReady             = "not_ready"
 	ReasonQuotaExhausted       = "quota_exhausted"
 	ReasonQuotaShed            = "quota_shed"

@@ -42,6 +42,10 @@ func TestLimitsAndQuotaFailFast(t *testing.T) {
 		{"malformed body", nil, "/m/claude/model/x/converse", `{"messages":`, 400, guard.ReasonInvalidRequest, "ValidationException"},
 		{"unknown endpoint", nil, "/m/nope/v1/chat/completions", chatBody, 404, guard.ReasonUnknownRoute, "unknown_route"},
 		{"unknown operation", nil, "/m/gpt/v1/completions", chatBody, 404, guard.ReasonUnknownRoute, "unknown_route"},
+		{"unknown endpoint on a Bedrock path", nil, "/m/nope/model/x/converse", converseBody, 404, guard.ReasonUnknownRoute, "ResourceNotFoundException"},
+		{"unknown Bedrock operation", nil, "/m/claude/model/x/count-tokens", converseBody, 404, guard.ReasonUnknownRoute, "ResourceNotFoundException"},
+		{"Bedrock SDK at an OpenAI endpoint", nil, "/m/gpt/model/x/converse", converseBody, 404, guard.ReasonProtocolMismatch, "ResourceNotFoundException"},
+		{"OpenAI SDK at a Bedrock endpoint", nil, "/m/claude/v1/chat/completions", chatBody, 404, guard.ReasonProtocolMismatch, "protocol_mismatch"},
 		{"quota shedding a sheddable workload", func(c *guardconfig.Config) {
 			c.Workload.Criticality = guardconfig.Sheddable
 			c.Quota.State = guardconfig.QuotaShedding

@@ -164,7 +164,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.EscapedPath()
 	kind, name, rest := splitRoute(path)
 	if st == nil {
-		writeError(w, protocolFor(kind, st, name), http.StatusServiceUnavailable, ReasonNotReady, "the guard has no valid config yet")
+		writeError(w, protocolFor(kind, st, name, rest), http.StatusServiceUnavailable, ReasonNotReady, "the guard has no valid config yet")
 		g.metrics.RejectionsTotal.WithLabelValues("", ReasonNotReady).Inc()
 		return
 	}
@@ -180,12 +180,14 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeError(w, protocolFor(kind, st, name), http.StatusNotFound, ReasonUnknownRoute,
+	g.log.Debug("Unknown route", "method", r.Method, "path", logPath(path), "protocol", r.Proto)
+	writeError(w, protocolFor(kind, st, name, rest), http.StatusNotFound, ReasonUnknownRoute,
 		"no endpoint or retrieval backend is configured for this path; use /m/{endpoint}/... or /r/{backend}/...")
 	g.metrics.RejectionsTotal.WithLabelValues("", ReasonUnknownRoute).Inc()
 }
 
-// splitRoute splits "/m/name/rest..." into "m", "name", "rest..." (rest still escaped).
+// splitRoute splits "/m/name/rest..." into "m", "name", "rest..." (rest still escaped). Slashes
+// after the name are dropped: SDKs given a base URL ending in "/" ask for /m/name//model/...
 func splitRoute(escapedPath string) (kind, name, rest string) {
 	p := strings.TrimPrefix(escapedPath, "/")
 	kind, p, ok := strings.Cut(p, "/")
@@ -193,23 +195,37 @@ func splitRoute(escapedPath string) (kind, name, rest string) {
 		return "", "", ""
 	}
 	name, rest, _ = strings.Cut(p, "/")
-	return kind, name, rest
+	return kind, name, strings.TrimLeft(rest, "/")
 }
 
-// protocolFor is the protocol to answer an error in for a path the guard will not serve.
-func protocolFor(kind string, st *state, name string) errorWriter {
+// protocolFor is the protocol to answer an error in for a path the guard will not serve: the
+// endpoint's or backend's own, else the one whose operation the path names.
+func protocolFor(kind string, st *state, name, rest string) errorWriter {
 	if st != nil && kind == "m" {
 		if ep := st.endpoints[name]; ep != nil {
 			return ep.proto
 		}
 	}
-	if st != nil && kind == "r" {
-		if b := st.backends[name]; b != nil {
-			return b.proto
+	if kind == "r" {
+		if st != nil {
+			if b := st.backends[name]; b != nil {
+				return b.proto
+			}
 		}
 		return registry.RetrievalFallback()
 	}
-	return registry.Fallback()
+	p, _ := registry.ForPath(rest)
+	return p
+}
+
+// logPath bounds a path for a debug line: paths carry endpoint names and model IDs, never
+// content, but an app may send anything.
+func logPath(p string) string {
+	const maxLen = 256
+	if len(p) > maxLen {
+		return p[:maxLen] + "..."
+	}
+	return p
 }
 
 // Admin returns the admin listener's handler: /metrics from gatherer, /healthz (the process

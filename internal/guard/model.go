@@ -12,6 +12,7 @@ import (
 	"github.com/breakwater-dev/breakwater/internal/guard/breaker"
 	"github.com/breakwater-dev/breakwater/internal/guard/inspect"
 	"github.com/breakwater-dev/breakwater/internal/guard/provider"
+	"github.com/breakwater-dev/breakwater/internal/guard/provider/registry"
 	"github.com/breakwater-dev/breakwater/internal/guard/retry"
 	"github.com/breakwater-dev/breakwater/internal/guardconfig"
 	"github.com/breakwater-dev/breakwater/internal/metrics"
@@ -64,6 +65,17 @@ func (g *Guard) serveModel(w http.ResponseWriter, r *http.Request, st *state, ep
 	defer g.account(x)
 	op, ok := ep.proto.Route(rest)
 	if !ok {
+		if other, isOp := registry.ForPath(rest); isOp {
+			// An SDK of one provider pointed at an endpoint of another: answer in the shape the
+			// SDK reads, so its message says what to change.
+			g.log.Debug("Protocol mismatch", "endpoint", ep.cfg.Name, "endpointProvider", ep.proto.Name(),
+				"pathProvider", other.Name(), "method", r.Method)
+			g.rejectModelAs(x, other, http.StatusNotFound, ReasonProtocolMismatch, "this path is an operation of provider "+other.Name()+
+				", but endpoint "+ep.cfg.Name+" is of provider "+ep.proto.Name()+"; point this SDK at an endpoint of its own provider")
+			return
+		}
+		g.log.Debug("Unknown operation", "endpoint", ep.cfg.Name, "provider", ep.proto.Name(), "method", r.Method,
+			"path", logPath(r.URL.EscapedPath()))
 		g.rejectModel(x, http.StatusNotFound, ReasonUnknownRoute, "this path is not a supported "+string(ep.cfg.Provider)+" operation")
 		return
 	}
@@ -133,10 +145,15 @@ func (g *Guard) serveModel(w http.ResponseWriter, r *http.Request, st *state, ep
 
 // rejectModel answers a guard-made error before or instead of an upstream answer.
 func (g *Guard) rejectModel(x *exchange, status int, reason, message string) {
+	g.rejectModelAs(x, x.ep.proto, status, reason, message)
+}
+
+// rejectModelAs is rejectModel in another protocol's error shape.
+func (g *Guard) rejectModelAs(x *exchange, proto errorWriter, status int, reason, message string) {
 	if x.attempt > 0 {
 		x.w.Header().Set(HeaderAttempts, strconv.Itoa(x.attempt))
 	}
-	writeError(x.w, x.ep.proto, status, reason, message)
+	writeError(x.w, proto, status, reason, message)
 	x.wrote = true
 	x.reason = reason
 	g.metrics.RejectionsTotal.WithLabelValues(x.ep.cfg.Name, reason).Inc()

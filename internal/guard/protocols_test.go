@@ -3,10 +3,12 @@ package guard_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	brtypes "github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/aws-sdk-go-v2/service/sagemakerruntime"
@@ -296,5 +298,37 @@ func TestOpenAIThroughGuard(t *testing.T) {
 	})
 	if n := h.east.Stats().Requests; n["openai.chat"]+n["openai.chat.stream"] != 3 || n["openai.embeddings"] != 1 {
 		t.Errorf("simulator requests: %v", n)
+	}
+}
+
+// A base URL ending in "/" makes the AWS SDKs ask for /m/claude//model/...; the OpenAI SDK
+// already tolerates it (h.openai uses one).
+func TestBedrockBaseURLWithTrailingSlash(t *testing.T) {
+	h := newHarness(t, nil)
+	client := bedrockruntime.New(bedrockruntime.Options{
+		Region:       "eu-central-1",
+		BaseEndpoint: aws.String(h.srv.URL + "/m/claude/"),
+		Credentials:  credentials.NewStaticCredentialsProvider(appKeyID, appSecret, ""),
+		Retryer:      aws.NopRetryer{},
+	})
+	if _, err := client.Converse(context.Background(), &bedrockruntime.ConverseInput{ModelId: aws.String("app-model"), Messages: userMessage()}); err != nil {
+		t.Fatalf("Converse with a trailing slash in the base URL: %v", err)
+	}
+}
+
+// An unknown endpoint name on a Bedrock path answers in Bedrock's shape, so the SDK reports the
+// guard's message instead of an UnknownError.
+func TestBedrockSDKReadsUnknownEndpoint(t *testing.T) {
+	h := newHarness(t, nil)
+	client := bedrockruntime.New(bedrockruntime.Options{
+		Region:       "eu-central-1",
+		BaseEndpoint: aws.String(h.srv.URL + "/m/nope"),
+		Credentials:  credentials.NewStaticCredentialsProvider(appKeyID, appSecret, ""),
+		Retryer:      aws.NopRetryer{},
+	})
+	_, err := client.Converse(context.Background(), &bedrockruntime.ConverseInput{ModelId: aws.String("app-model"), Messages: userMessage()})
+	var notFound *brtypes.ResourceNotFoundException
+	if !errors.As(err, &notFound) || !strings.Contains(notFound.ErrorMessage(), "no endpoint or retrieval backend is configured") {
+		t.Fatalf("Converse at an unknown endpoint: %v, want a ResourceNotFoundException with the guard's message", err)
 	}
 }

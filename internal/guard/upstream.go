@@ -13,6 +13,7 @@ import (
 var hopHeaders = map[string]bool{
 	"Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true, "Proxy-Authorization": true,
 	"Proxy-Connection": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+	"Http2-Settings": true, // from an app asking for an h2c upgrade; the guard serves it HTTP/1.1
 }
 
 // forwardHeaders copies the app's headers that are safe to send upstream: never its credentials

@@ -141,7 +141,7 @@ func Register(reg prometheus.Registerer) *Metrics {
 		RejectionsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: NameRejectionsTotal,
 			Help: "Errors produced by the guard itself, by reason (the X-Breakwater-Reason header): request_too_large, " +
-				"prompt_too_large, invalid_request, unknown_route, quota_exhausted, quota_shed, circuit_open, " +
+				"prompt_too_large, invalid_request, unknown_route, protocol_mismatch, quota_exhausted, quota_shed, circuit_open, " +
 				"no_healthy_target, upstream_timeout, first_token_timeout, retry_budget_exhausted, upstream_unavailable, " +
 				"credentials_unavailable, response_too_large, not_ready, and for retrieval backends failing with onFailure fail " +
 				"upstream_error or upstream_throttled. endpoint: model endpoint or retrieval backend name " +

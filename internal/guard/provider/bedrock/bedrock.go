@@ -125,6 +125,8 @@ func errorType(status int) string {
 		return "ThrottlingException"
 	case status == http.StatusGatewayTimeout:
 		return "ModelTimeoutException"
+	case status == http.StatusNotFound:
+		return "ResourceNotFoundException"
 	case status >= 500:
 		return "ServiceUnavailableException"
 	default:

@@ -6,6 +6,7 @@ package registry
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/breakwater-dev/breakwater/internal/guard/provider"
 	"github.com/breakwater-dev/breakwater/internal/guard/provider/bedrock"
@@ -31,6 +32,26 @@ func Model(p guardconfig.Provider) (provider.Model, error) {
 
 // Fallback is the protocol of errors on model paths that no configured endpoint answers for.
 func Fallback() provider.Model { return openai.Provider{} }
+
+// ForPath returns the provider whose operation the escaped path after /m/{endpoint}/ names, and
+// whether one does, so that an error on a path no endpoint serves (or one served by an endpoint
+// of another provider) is answered in the shape the app's SDK parses. Bedrock and SageMaker
+// paths are distinct (model/{id}/... and endpoints/{name}/...) and OpenAI's are neither; a path
+// that is no operation still takes the shape its first segment suggests, else Fallback's.
+func ForPath(rest string) (provider.Model, bool) {
+	for _, p := range []provider.Model{bedrock.Provider{}, sagemaker.Provider{}, openai.Provider{}} {
+		if _, ok := p.Route(rest); ok {
+			return p, true
+		}
+	}
+	switch first, _, _ := strings.Cut(rest, "/"); first {
+	case "model":
+		return bedrock.Provider{}, false
+	case "endpoints":
+		return sagemaker.Provider{}, false
+	}
+	return Fallback(), false
+}
 
 // Retrieval returns the protocol of a retrieval backend.
 func Retrieval(b guardconfig.RetrievalBackend) (provider.Retrieval, error) {
