@@ -25,7 +25,9 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
+	"github.com/breakwater-dev/breakwater/internal/guard/breaker"
 	"github.com/breakwater-dev/breakwater/internal/guard/provider"
 	"github.com/breakwater-dev/breakwater/internal/guard/provider/registry"
 	"github.com/breakwater-dev/breakwater/internal/guardconfig"
@@ -232,7 +234,13 @@ func logPath(p string) string {
 // serves) and /readyz (a valid config is loaded).
 func (g *Guard) Admin(gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	// Breakers move from open to half-open by time alone; ask each for its state before a scrape
+	// so the circuit-state gauge is as of now, not as of the last request.
+	current := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		g.refreshCircuits()
+		return gatherer.Gather()
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(current, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -244,6 +252,20 @@ func (g *Guard) Admin(gatherer prometheus.Gatherer) http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	return mux
+}
+
+// refreshCircuits asks every breaker for its state, which moves an open one whose open duration
+// has passed to half-open and so updates its gauge through OnStateChange.
+func (g *Guard) refreshCircuits() {
+	g.mu.Lock()
+	breakers := make([]*breaker.Breaker, 0, len(g.protections.breakers))
+	for _, sb := range g.protections.breakers {
+		breakers = append(breakers, sb.b)
+	}
+	g.mu.Unlock()
+	for _, b := range breakers {
+		b.State()
+	}
 }
 
 // The causes the per-attempt watchdog cancels with, to tell its timeouts from other ends.

@@ -197,6 +197,21 @@ func (h *harness) openai() openai.Client {
 	)
 }
 
+// scrape reads the admin listener's /metrics as Prometheus would.
+func (h *harness) scrape() string {
+	h.t.Helper()
+	resp, err := http.Get(h.adminSrv.URL + "/metrics")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return string(b)
+}
+
 // post sends a raw request to the guard and returns status, reason header and body.
 func (h *harness) post(path, body string) (int, http.Header, string) {
 	h.t.Helper()

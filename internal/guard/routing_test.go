@@ -1,6 +1,7 @@
 package guard_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +51,10 @@ func TestBreakerHalfOpenRecovers(t *testing.T) {
 		t.Fatalf("while open: %d %q, want 503 circuit_open", status, hdr.Get(guard.HeaderReason))
 	}
 	clock.Step(time.Minute)
+	// No request has arrived since the open duration passed: the scrape itself must show it.
+	if line := `breakwater_guard_circuit_state{endpoint="gpt",target="primary"} 2`; !strings.Contains(h.scrape(), line) {
+		t.Errorf("scrape after openDuration without traffic lacks %s (half-open)", line)
+	}
 	if status, _, _ := h.post("/m/gpt/v1/chat/completions", chatBody); status != 200 {
 		t.Fatalf("probe after openDuration: %d, want 200", status)
 	}
