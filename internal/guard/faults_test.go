@@ -316,6 +316,9 @@ func TestStreamProtections(t *testing.T) {
 		if got := hdr.Get(guard.HeaderReason); got != guard.ReasonStreamIdleTimeout {
 			t.Errorf("trailer %s = %q, want %s", guard.HeaderReason, got, guard.ReasonStreamIdleTimeout)
 		}
+		if got := hdr.Get("Trailer"); got != guard.HeaderReason {
+			t.Errorf("Trailer header = %q, want the reason trailer announced before the stream", got)
+		}
 		if n := sum(h.east.Stats().Requests); n != 1 {
 			t.Errorf("upstream saw %d requests, want 1: no retry once bytes reached the app", n)
 		}

@@ -225,6 +225,10 @@ func (h *harness) post(path, body string) (int, http.Header, string) {
 		h.t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	// net/http moves the Trailer header's names into resp.Trailer; put it back as sent.
+	for k := range resp.Trailer {
+		resp.Header.Add("Trailer", k)
+	}
 	b, _ := io.ReadAll(resp.Body)
 	for k, v := range resp.Trailer { // known once the body is read
 		resp.Header[k] = v

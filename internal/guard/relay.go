@@ -71,9 +71,14 @@ func (g *Guard) relay(ctx, actx context.Context, x *exchange, resp *http.Respons
 	ct := resp.Header.Get("Content-Type")
 	rc := http.NewResponseController(x.w)
 	flush := func() { _ = rc.Flush() }
-	first := func() { x.beginAnswer(resp, false) }
 	if !x.stream || !x.ep.proto.Streams(x.op, ct) {
 		return g.relayWhole(ctx, actx, x, resp, body)
+	}
+	first := func() {
+		// Announced before the status line (RFC 9110 section 6.6.2) and set only if the stream
+		// is cut, so that proxies and clients that keep announced trailers only see it.
+		x.w.Header().Set("Trailer", HeaderReason)
+		x.beginAnswer(resp, false)
 	}
 	sr, err := x.ep.proto.RelayStream(x.op, provider.Stream{Dst: x.w, Flush: flush, Src: body, FirstByte: first, AskedUsage: x.info.AskedUsage})
 	if sr.Seen {
@@ -106,7 +111,7 @@ func (g *Guard) relay(ctx, actx context.Context, x *exchange, resp *http.Respons
 	// The status line is long gone: say why the stream was cut in a trailer, for apps and
 	// proxies that read them, and end the stream with an error in its own protocol, because the
 	// SDKs read a clean end of an event stream or SSE stream as a complete answer.
-	x.w.Header().Set(http.TrailerPrefix+HeaderReason, res.reason)
+	x.w.Header().Set(HeaderReason, res.reason)
 	x.ep.proto.WriteStreamError(x.w, x.op, res.reason)
 	flush()
 	return res
