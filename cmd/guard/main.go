@@ -138,16 +138,13 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(app, a
 		return 1
 	}
 
-	// No WriteTimeout: streams last as long as the config's request timeout allows.
-	app := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	app := newServer(g, log, appStreams)
 	adminHandler := g.Admin(reg)
 	if o.pprof {
 		adminHandler = withPprof(adminHandler)
 		log.Warn("Profiling endpoints enabled on the admin listener", "path", "/debug/pprof/", "adminListen", adminLn.Addr().String())
 	}
-	admin := &http.Server{Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	admin := newServer(adminHandler, log, adminStreams)
 	errs := make(chan error, 2)
 	go func() { errs <- app.Serve(appLn) }()
 	go func() { errs <- admin.Serve(adminLn) }()

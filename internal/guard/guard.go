@@ -108,6 +108,10 @@ func defaultTransport() *http.Transport {
 	// The guard asks for identity encoding itself; Go must not add gzip and buffer to decode it.
 	t.DisableCompression = true
 	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	// HTTP/2 where the provider offers it over TLS (ForceAttemptHTTP2, from the default): many
+	// requests share a connection, so a silently dead one must be found by pings, not by the
+	// requests stuck on it.
+	t.HTTP2 = &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second}
 	return t
 }
 
