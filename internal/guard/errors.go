@@ -1,6 +1,10 @@
 package guard
 
-import "net/http"
+import (
+	"net/http"
+	"strconv"
+	"time"
+)
 
 // Reasons set in the X-Breakwater-Reason header and the rejections metric. Every one is listed in
 // docs/guard.md; keep them in step.
@@ -34,7 +38,30 @@ const (
 	HeaderTarget   = "X-Breakwater-Target"
 	HeaderAttempts = "X-Breakwater-Attempts"
 	HeaderDegraded = "X-Breakwater-Degraded"
+	// HeaderShouldRetry is read by the OpenAI SDKs (and the other Stainless-generated ones, such
+	// as Anthropic's) before their own status rules: "false" stops their retries.
+	HeaderShouldRetry = "X-Should-Retry"
 )
+
+// noRetry are the guard's own refusals that an app's retry a moment later cannot turn into a
+// success: the quota's state changes with the manager's evaluation, not within a request, and the
+// guard has already spent the retry budget. Retrying them only multiplies load (the AWS SDKs,
+// which do not read HeaderShouldRetry, retry throttles anyway; each retry is refused at once,
+// without an upstream call). Client errors are listed so the answer says it, not only the status.
+var noRetry = map[string]bool{
+	ReasonQuotaShed: true, ReasonQuotaExhausted: true, ReasonRetryBudgetExhausted: true,
+	ReasonRequestTooLarge: true, ReasonPromptTooLarge: true, ReasonInvalidRequest: true,
+	ReasonUnknownRoute: true, ReasonProtocolMismatch: true,
+}
+
+// setRetryAfter tells the app when a refusal may pass, in whole seconds rounded up (Retry-After
+// has no finer unit; the AWS and OpenAI SDKs both read it), so a retry does not arrive early.
+func setRetryAfter(h http.Header, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	h.Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+}
 
 // errorWriter answers an error in a protocol's own shape: a provider.Model or provider.Retrieval.
 type errorWriter interface {
@@ -46,5 +73,8 @@ type errorWriter interface {
 // fragment of the request.
 func writeError(w http.ResponseWriter, proto errorWriter, status int, reason, message string) {
 	w.Header().Set(HeaderReason, reason)
+	if noRetry[reason] {
+		w.Header().Set(HeaderShouldRetry, "false")
+	}
 	proto.WriteError(w, status, reason, message)
 }

@@ -65,6 +65,10 @@ func TestLimitsAndQuotaFailFast(t *testing.T) {
 			if diff := cmp.Diff([]any{tt.wantStatus, tt.wantReason}, got); diff != "" {
 				t.Errorf("status and reason (-want +got):\n%s", diff)
 			}
+			// Nothing in this table passes on a retry a moment later: the OpenAI SDKs must not try.
+			if got := hdr.Get(guard.HeaderShouldRetry); got != "false" {
+				t.Errorf("%s = %q, want false", guard.HeaderShouldRetry, got)
+			}
 			errType := hdr.Get("X-Amzn-ErrorType")
 			if errType == "" {
 				var v struct {
@@ -286,6 +290,13 @@ func TestCircuitBreakerOpensAndSurvivesReload(t *testing.T) {
 	status, hdr, body := h.post("/m/gpt/v1/chat/completions", chatBody)
 	if status != 503 || hdr.Get(guard.HeaderReason) != guard.ReasonCircuitOpen {
 		t.Errorf("after reload: %d %q, want 503 circuit_open", status, hdr.Get(guard.HeaderReason))
+	}
+	// The breaker opened moments ago for an hour: come back then, not in a few milliseconds.
+	if got := hdr.Get("Retry-After"); got != "3600" {
+		t.Errorf("Retry-After = %q, want 3600 (the breaker's open time left, rounded up)", got)
+	}
+	if got := hdr.Get(guard.HeaderShouldRetry); got != "" {
+		t.Errorf("%s = %q on circuit_open, want unset (it passes after Retry-After)", guard.HeaderShouldRetry, got)
 	}
 	if !strings.Contains(body, `"code":"circuit_open"`) {
 		t.Errorf("body is not an OpenAI error: %s", body)

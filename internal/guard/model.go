@@ -228,6 +228,7 @@ func (g *Guard) answerFailure(ctx context.Context, x *exchange, last *attemptRes
 		x.outcome, x.reason = metrics.OutcomeCanceled, ""
 		return
 	case last == nil && sawOpen:
+		setRetryAfter(x.w.Header(), x.ep.soonestProbe())
 		g.rejectModel(x, http.StatusServiceUnavailable, ReasonCircuitOpen, "every target's circuit breaker is open")
 		return
 	case last == nil && ctx.Err() != nil:
@@ -252,6 +253,9 @@ func (g *Guard) answerFailure(ctx context.Context, x *exchange, last *attemptRes
 		h := x.w.Header()
 		copyResponseHeaders(h, last.header, false)
 		h.Set(HeaderReason, reason)
+		if noRetry[reason] {
+			h.Set(HeaderShouldRetry, "false")
+		}
 		h.Set(HeaderTarget, x.target.cfg.Name)
 		h.Set(HeaderAttempts, strconv.Itoa(x.attempt))
 		x.w.WriteHeader(last.status)

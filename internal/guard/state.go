@@ -37,6 +37,19 @@ type endpoint struct {
 	series      *series // of requests that reached no target (target "")
 }
 
+// soonestProbe is how long until the first of the endpoint's open breakers lets a probe through.
+func (ep *endpoint) soonestProbe() time.Duration {
+	var soonest time.Duration
+	for _, ts := range [][]*target{ep.weighted, ep.fallback} {
+		for _, t := range ts {
+			if d := t.breaker.OpenFor(); d > 0 && (soonest == 0 || d < soonest) {
+				soonest = d
+			}
+		}
+	}
+	return soonest
+}
+
 type target struct {
 	cfg         guardconfig.Target
 	endpoint    string

@@ -115,6 +115,17 @@ func (b *Breaker) State() State {
 	return st
 }
 
+// OpenFor is how long the breaker stays open before it lets a probe through: zero unless it is
+// open. The guard tells apps to come back then (Retry-After) instead of retrying into it.
+func (b *Breaker) OpenFor() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state != Open {
+		return 0
+	}
+	return max(0, b.openedAt.Add(b.s.OpenDuration).Sub(b.now()))
+}
+
 // Ticket is one admitted request's pass through a Breaker: a small value, so
 // admitting a request allocates nothing. The zero Ticket does nothing.
 type Ticket struct {

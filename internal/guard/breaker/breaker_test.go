@@ -413,3 +413,23 @@ func BenchmarkAdmitDoneParallel(b *testing.B) {
 		}
 	})
 }
+
+func TestOpenFor(t *testing.T) {
+	c := newClock()
+	b := New(base, c.now)
+	if got := b.OpenFor(); got != 0 {
+		t.Fatalf("closed: OpenFor = %v, want 0", got)
+	}
+	for range 10 {
+		done, _ := b.Admit()
+		done.Done(false)
+	}
+	c.add(base.OpenDuration / 4)
+	if got, want := b.OpenFor(), base.OpenDuration*3/4; got != want {
+		t.Errorf("open a quarter of its duration ago: OpenFor = %v, want %v", got, want)
+	}
+	c.add(base.OpenDuration)
+	if got := b.OpenFor(); got != 0 {
+		t.Errorf("past its open duration: OpenFor = %v, want 0", got)
+	}
+}
