@@ -103,7 +103,7 @@ func (c *call) converseStream() {
 			"delta":             brText{Text: tokenText(i)},
 		})
 	}, func() error {
-		return ew.exception("throttlingException", "Too many requests, please wait before trying again.")
+		return ew.exception("throttlingException", "message", "Too many requests, please wait before trying again.")
 	})
 	if !sent {
 		return
@@ -185,7 +185,7 @@ func (c *call) invokeStream() {
 			"delta": map[string]string{"type": "text_delta", "text": tokenText(i)},
 		})
 	}, func() error {
-		return ew.exception("throttlingException", "Too many requests, please wait before trying again.")
+		return ew.exception("throttlingException", "message", "Too many requests, please wait before trying again.")
 	})
 	if !sent {
 		return

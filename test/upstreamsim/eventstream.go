@@ -51,9 +51,10 @@ func (e *eventWriter) jsonEvent(eventType string, v any) error {
 }
 
 // exception sends an exception frame, the way a service reports an error
-// after the stream has started.
-func (e *eventWriter) exception(exceptionType, msg string) error {
-	b, err := json.Marshal(map[string]string{"message": msg})
+// after the stream has started. Bedrock spells the member "message",
+// SageMaker "Message" (the JavaScript SDK reads only the exact spelling).
+func (e *eventWriter) exception(exceptionType, messageMember, msg string) error {
+	b, err := json.Marshal(map[string]string{messageMember: msg})
 	if err != nil {
 		return err
 	}

@@ -70,7 +70,7 @@ func (c *call) sageMakerInvokeStream() {
 		}
 		return part(chunk([]oaChunkChoice{{Delta: delta}}, nil))
 	}, func() error {
-		return ew.exception("ModelStreamError", "injected stream failure")
+		return ew.exception("ModelStreamError", "Message", "injected stream failure")
 	})
 	if !sent {
 		return

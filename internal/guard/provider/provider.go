@@ -202,10 +202,11 @@ func AWSEscape(s string) string {
 }
 
 // WriteEventStreamException writes one AWS event-stream exception frame, which the AWS SDKs raise
-// as an error of that type.
-func WriteEventStreamException(w io.Writer, exceptionType, message string) {
-	payload, _ := json.Marshal(map[string]string{"message": message})
-	m := awsevents.Message{Payload: payload}
+// as an error of that type. payload holds the exception's members, spelled as the service spells
+// them: the JavaScript SDK matches member names exactly.
+func WriteEventStreamException(w io.Writer, exceptionType string, payload any) {
+	data, _ := json.Marshal(payload)
+	m := awsevents.Message{Payload: data}
 	m.Headers.Set(":message-type", awsevents.StringValue("exception"))
 	m.Headers.Set(":exception-type", awsevents.StringValue(exceptionType))
 	m.Headers.Set(":content-type", awsevents.StringValue("application/json"))

@@ -114,7 +114,7 @@ func (Provider) WriteError(w http.ResponseWriter, status int, _, message string)
 // WriteStreamError implements provider.Model: a modelStreamErrorException frame. When the break
 // fell inside a frame the SDK fails on that frame's checksum instead: an error either way.
 func (Provider) WriteStreamError(w io.Writer, _ provider.Operation, reason string) {
-	provider.WriteEventStreamException(w, "modelStreamErrorException", provider.StreamInterrupted(reason))
+	provider.WriteEventStreamException(w, "modelStreamErrorException", map[string]string{"message": provider.StreamInterrupted(reason)})
 }
 
 // errorType picks an exception name the AWS SDKs know for the status, so that their retry

@@ -99,9 +99,12 @@ func (Provider) WriteError(w http.ResponseWriter, status int, _, message string)
 	provider.WriteAWSError(w, status, errorType(status), message)
 }
 
-// WriteStreamError implements provider.Model: a ModelStreamError frame.
+// WriteStreamError implements provider.Model: a ModelStreamError frame, its members spelled as
+// SageMaker spells them (the JavaScript SDK matches them exactly; "message" reads as "Unknown").
 func (Provider) WriteStreamError(w io.Writer, _ provider.Operation, reason string) {
-	provider.WriteEventStreamException(w, "ModelStreamError", provider.StreamInterrupted(reason))
+	provider.WriteEventStreamException(w, "ModelStreamError", map[string]string{
+		"Message": provider.StreamInterrupted(reason), "ErrorCode": reason,
+	})
 }
 
 // errorType picks an exception name the AWS SDKs know for the status.
