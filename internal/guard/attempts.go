@@ -33,6 +33,7 @@ type verdict struct {
 	retryable  bool
 	retryAfter time.Duration // the upstream's Retry-After, when hasRA
 	hasRA      bool
+	throttled  bool // the target refused with a throttle (429): it is busy, not broken
 }
 
 // loopEnd tells why the loop stopped without an answer going to the app.
@@ -50,10 +51,15 @@ type loopEnd struct {
 // when an attempt answered the app; otherwise the caller answers its last failure.
 func (g *Guard) retryLoop(ctx context.Context, p retryPolicy, n int, breakerAt func(i int) *breaker.Breaker,
 	try func(attempt, i int) verdict) (end loopEnd, done bool) {
-	next := 0
+	next, prev := 0, -1
 	var last verdict
 	for attempt := 1; attempt <= p.maxAttempts; attempt++ {
-		if attempt > 1 {
+		if attempt > 1 && last.throttled && nextPlace(n, next, breakerAt) != prev {
+			// Failover: a throttle says "not here, not now", and the next place has not seen this
+			// request. It goes there at once and outside the retry budget, which guards against
+			// retry storms on a failing target; the attempt cap and each target's breaker still
+			// bound it (a target that keeps throttling opens its breaker and gets no first attempts).
+		} else if attempt > 1 {
 			if !p.budget.Allow() {
 				end.budgetOut = true
 				return end, false
@@ -79,7 +85,7 @@ func (g *Guard) retryLoop(ctx context.Context, p retryPolicy, n int, breakerAt f
 		if !ok {
 			return end, false
 		}
-		next = (i + 1) % n
+		next, prev = (i+1)%n, i
 		last = try(attempt, i)
 		ticket.Done(last.success)
 		if last.done {
@@ -90,6 +96,17 @@ func (g *Guard) retryLoop(ctx context.Context, p retryPolicy, n int, breakerAt f
 		}
 	}
 	return end, false
+}
+
+// nextPlace is where admit would go from start as the breakers stand: the first place whose
+// breaker is not open (a half-open one with no probe slot left still refuses; admit then moves on).
+func nextPlace(n, start int, breakerAt func(i int) *breaker.Breaker) int {
+	for k := range n {
+		if i := (start + k) % n; breakerAt(i).State() != breaker.Open {
+			return i
+		}
+	}
+	return -1
 }
 
 // admit returns the first place from start (cycling) whose breaker lets a request through, with

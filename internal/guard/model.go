@@ -190,7 +190,8 @@ func (g *Guard) attempts(ctx context.Context, x *exchange) {
 			} else {
 				last, prev = res, t
 			}
-			return verdict{done: res.done, success: res.success, retryable: res.retryable, retryAfter: res.retryAfter, hasRA: res.hasRA}
+			return verdict{done: res.done, success: res.success, retryable: res.retryable, retryAfter: res.retryAfter, hasRA: res.hasRA,
+				throttled: res.status == http.StatusTooManyRequests}
 		})
 	if done {
 		return

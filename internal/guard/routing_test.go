@@ -62,3 +62,27 @@ func TestBreakerHalfOpenRecovers(t *testing.T) {
 		t.Errorf("circuit_state = %g, want closed after a good probe", got)
 	}
 }
+
+// A throttle moves the request to the next target at once and outside the retry budget; a 5xx
+// retry needs the budget. With no budget at all, throttled requests are all served by the fallback
+// and failing ones are not retried.
+func TestThrottleFailoverIsOutsideTheRetryBudget(t *testing.T) {
+	h := newHarness(t, func(c *guardconfig.Config) {
+		ratio, none := 0.0, 0
+		c.Endpoints[0].Retry.BudgetRatio, c.Endpoints[0].Retry.MinRetries = &ratio, &none
+	})
+	h.east.SetFaults(upstreamsim.Faults{ThrottleRate: 1})
+	for range 5 {
+		if status, hdr, _ := h.post("/m/claude/model/x/converse", converseBody); status != 200 || hdr.Get(guard.HeaderTarget) != "west" {
+			t.Fatalf("throttled on east: %d via %q, want 200 via the fallback west", status, hdr.Get(guard.HeaderTarget))
+		}
+	}
+	h.east.SetFaults(upstreamsim.Faults{ErrorRate: 1})
+	status, hdr, _ := h.post("/m/claude/model/x/converse", converseBody)
+	if status != 500 || hdr.Get(guard.HeaderReason) != guard.ReasonRetryBudgetExhausted {
+		t.Errorf("failing on east with no budget: %d %q, want 500 retry_budget_exhausted", status, hdr.Get(guard.HeaderReason))
+	}
+	if n := h.west.Stats().Requests["bedrock.converse"]; n != 5 {
+		t.Errorf("west saw %d requests, want the 5 throttled ones only", n)
+	}
+}
