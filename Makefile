@@ -67,7 +67,7 @@ test: verify-generated vet lint envtest $(HELM) ## Run every test: lint, unit, e
 	@set -e; export HELM="$(HELM)"; assets=$$(K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest-assets.sh); \
 	prometheus=$$(hack/prometheus.sh); export PROMETHEUS="$$prometheus"; echo "PROMETHEUS=$$PROMETHEUS"; \
 	redis=$$(hack/redis.sh); export REDIS_SERVER="$$redis"; echo "REDIS_SERVER=$$REDIS_SERVER"; \
-	sdkjs=$$(hack/node-sdks.sh); export SDKJS_NODE_MODULES="$$sdkjs"; echo "SDKJS_NODE_MODULES=$$SDKJS_NODE_MODULES"; \
+	sdkjs=$$(hack/npm-ci.sh test/sdkjs sdkjs); export SDKJS_NODE_MODULES="$$sdkjs"; echo "SDKJS_NODE_MODULES=$$SDKJS_NODE_MODULES"; \
 	hack/verify-kustomize.sh "$$assets/kubectl"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v '/test/e2e$$') && \

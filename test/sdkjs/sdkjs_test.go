@@ -87,13 +87,13 @@ func setup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	if nodeModules == "" {
-		out, err := exec.Command("bash", filepath.Join(root, "hack", "node-sdks.sh")).Output()
+		out, err := exec.Command("bash", filepath.Join(root, "hack", "npm-ci.sh"), "test/sdkjs", "sdkjs").Output()
 		if err != nil {
 			var stderr []byte
 			if ee, ok := err.(*exec.ExitError); ok {
 				stderr = ee.Stderr
 			}
-			t.Fatalf("hack/node-sdks.sh: %v\n%s", err, stderr)
+			t.Fatalf("hack/npm-ci.sh test/sdkjs sdkjs: %v\n%s", err, stderr)
 		}
 		nodeModules = strings.TrimSpace(string(out))
 	}

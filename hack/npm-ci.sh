@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# Installs the Node SDKs that test/sdkjs drives through a real guard (test/sdkjs/package.json,
-# exact versions pinned by its package-lock.json) into bin/sdkjs with the machine's npm, and prints
-# the node_modules folder (the tests read it from $SDKJS_NODE_MODULES).
+# Installs the Node packages pinned by a folder's package.json and package-lock.json into bin/<name>
+# with the machine's npm, and prints the node_modules folder:
 #
-# `npm ci` installs exactly the lock. A stamp holding the lock's hash makes a second run only
-# print the path; a changed lock reinstalls. Needs node (>= 20) and npm on PATH; the npm registry
-# is the only download. Progress goes to stderr; stdout is only the path.
+#   hack/npm-ci.sh test/sdkjs sdkjs              # the Node SDKs test/sdkjs drives ($SDKJS_NODE_MODULES)
+#   hack/npm-ci.sh test/bench/portkey portkey    # Portkey's gateway for `make bench`
+#
+# `npm ci` installs exactly the lock, with install scripts off. A stamp holding the lock's hash makes
+# a second run only print the path; a changed lock reinstalls. Needs node (>= 20) and npm on PATH;
+# the npm registry is the only download. Progress goes to stderr; stdout is only the path.
 set -euo pipefail
 
+if [ "$#" -ne 2 ]; then
+  echo "usage: $0 <folder with package-lock.json> <name under bin/>" >&2
+  exit 2
+fi
 root=$(cd "$(dirname "$0")/.." && pwd)
-src="${root}/test/sdkjs"
-dst="${root}/bin/sdkjs"
-log() { printf 'node-sdks: %s\n' "$*" >&2; }
+src="${root}/$1"
+dst="${root}/bin/$2"
+log() { printf 'npm-ci %s: %s\n' "$2" "$*" >&2; }
 
 for tool in node npm; do
   if ! command -v "${tool}" >/dev/null; then
