@@ -54,12 +54,12 @@ func (g *Guard) retryLoop(ctx context.Context, p retryPolicy, n int, breakerAt f
 	next, prev := 0, -1
 	var last verdict
 	for attempt := 1; attempt <= p.maxAttempts; attempt++ {
-		if attempt > 1 && last.throttled && nextPlace(n, next, breakerAt) != prev {
-			// Failover: a throttle says "not here, not now", and the next place has not seen this
-			// request. It goes there at once and outside the retry budget, which guards against
-			// retry storms on a failing target; the attempt cap and each target's breaker still
-			// bound it (a target that keeps throttling opens its breaker and gets no first attempts).
-		} else if attempt > 1 {
+		// Failover: a throttle says "not here, not now", and the next place has not seen this
+		// request. It goes there at once and outside the retry budget, which guards against retry
+		// storms on a failing target; the attempt cap and each target's breaker still bound it (a
+		// target that keeps throttling opens its breaker and gets no first attempts).
+		failover := attempt > 1 && last.throttled && nextPlace(n, next, breakerAt) != prev
+		if attempt > 1 && !failover {
 			if !p.budget.Allow() {
 				end.budgetOut = true
 				return end, false

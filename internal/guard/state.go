@@ -38,9 +38,9 @@ type endpoint struct {
 }
 
 // soonestProbe is how long until the first of the endpoint's open breakers lets a probe through.
-func (ep *endpoint) soonestProbe() time.Duration {
+func (e *endpoint) soonestProbe() time.Duration {
 	var soonest time.Duration
-	for _, ts := range [][]*target{ep.weighted, ep.fallback} {
+	for _, ts := range [][]*target{e.weighted, e.fallback} {
 		for _, t := range ts {
 			if d := t.breaker.OpenFor(); d > 0 && (soonest == 0 || d < soonest) {
 				soonest = d
