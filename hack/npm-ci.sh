@@ -16,8 +16,9 @@ if [ "$#" -ne 2 ]; then
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 src="${root}/$1"
-dst="${root}/bin/$2"
-log() { printf 'npm-ci %s: %s\n' "$2" "$*" >&2; }
+name=$2
+dst="${root}/bin/${name}"
+log() { printf 'npm-ci %s: %s\n' "${name}" "$*" >&2; }
 
 for tool in node npm; do
   if ! command -v "${tool}" >/dev/null; then
