@@ -29,6 +29,12 @@ const budgetRatio = 0.1
 // per target, a fallback target, a local token allowance with an output clamp, prices. breakerOn
 // false keeps every breaker closed, to measure the retry budget alone.
 func guardConfig(simURL, keyFile string, breakerOn bool) ([]byte, error) {
+	return guardConfigWithFallback(simURL, simURL, keyFile, breakerOn)
+}
+
+// guardConfigWithFallback is guardConfig with the OpenAI endpoint's fallback target at
+// fallbackURL (the fault run's second simulator).
+func guardConfigWithFallback(simURL, fallbackURL, keyFile string, breakerOn bool) ([]byte, error) {
 	d := func(v time.Duration) guardconfig.Duration { return guardconfig.Duration(v) }
 	ratio, minRetries := budgetRatio, 5
 	retry := guardconfig.Retry{MaxAttempts: 3, BackoffBase: d(200 * time.Millisecond), BackoffMax: d(2 * time.Second),
@@ -50,7 +56,7 @@ func guardConfig(simURL, keyFile string, breakerOn bool) ([]byte, error) {
 				Name: "gpt", Provider: guardconfig.OpenAI,
 				Targets: []guardconfig.Target{
 					{Name: "primary", Weight: 100, URL: simURL + "/v1", APIKeyFile: keyFile, Prices: prices},
-					{Name: "fallback", Weight: 0, URL: simURL + "/v1", APIKeyFile: keyFile, Prices: prices},
+					{Name: "fallback", Weight: 0, URL: fallbackURL + "/v1", APIKeyFile: keyFile, Prices: prices},
 				},
 				Limits: limits, Timeouts: timeouts, Retry: retry, Breaker: br,
 			},

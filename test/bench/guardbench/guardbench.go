@@ -1,6 +1,6 @@
 // Package guardbench is the guard half of `make bench`: it measures the guard (cmd/guard) with every
-// protection switched on against a stock Go reverse proxy and nginx, all in front of the upstream
-// simulator on loopback, and returns the figures with their same-run baselines (docs/benchmarks.md).
+// protection switched on against a stock Go reverse proxy, nginx and a peer AI gateway (Portkey's
+// open-source gateway, run with Node), all in front of the upstream simulator on loopback, and returns the figures with their same-run baselines (docs/benchmarks.md).
 //
 // Run builds what it needs, starts every process pinned with taskset (the proxy under test alone on
 // CPU 0, the load generator and the simulator on CPU 1), drives the phases one after the other and
@@ -60,6 +60,16 @@ var FigureNames = append([]string{
 	"guard_ttft_bedrock_added_p99_us",
 	"guard_retry_amplification",
 	"guard_retry_amplification_budget_only",
+	"guard_added_p50_us_vs_portkey",
+	"guard_added_p99_us_vs_portkey",
+	"guard_max_rps_1cpu_vs_portkey",
+	"guard_cpu_per_1k_rps_vs_portkey",
+	"guard_rss_idle_mib_vs_portkey",
+	"guard_rss_1000_streams_mib_vs_portkey",
+	"guard_ttft_added_p50_us_vs_portkey",
+	"guard_ttft_added_p99_us_vs_portkey",
+	"guard_fallback_failed_share",
+	"guard_fallback_attempts_per_request",
 }, microFigureNames()...)
 
 // maxOthersShare is the share of the proxies' CPU that other processes may take (median over the
@@ -78,6 +88,7 @@ type params struct {
 	hold                 time.Duration
 	retryRate            float64
 	retryDur, retryGoDur time.Duration
+	fallbackDur          time.Duration // the fault run with a fallback target, per proxy
 	benchtime            string
 	profile              bool
 	rounds               int // the latency, max and first-event phases run this often, interleaved
@@ -90,14 +101,14 @@ func paramsFor(short bool) params {
 			ttftRate: 100, ttftWarmup: 100 * time.Millisecond, ttftDur: 400 * time.Millisecond,
 			streams: 100, hold: 300 * time.Millisecond,
 			retryRate: 200, retryDur: 2 * time.Second, retryGoDur: 300 * time.Millisecond,
-			benchtime: "20ms", rounds: 1}
+			fallbackDur: time.Second, benchtime: "20ms", rounds: 1}
 	}
 	return params{rate: 1000, latWarmup: time.Second, latDur: 3 * time.Second,
 		maxConc: 64, maxWarmup: 500 * time.Millisecond, maxDur: 3 * time.Second,
 		ttftRate: 100, ttftWarmup: 500 * time.Millisecond, ttftDur: 2 * time.Second, rounds: 5,
 		streams: 1000, hold: 2 * time.Second,
 		retryRate: 200, retryDur: 30 * time.Second, retryGoDur: 5 * time.Second,
-		benchtime: "1s", profile: true}
+		fallbackDur: 20 * time.Second, benchtime: "1s", profile: true}
 }
 
 // proxy is one way to the simulator: straight, or through a proxy process.
@@ -106,7 +117,8 @@ type proxy struct {
 	p        *proc // nil for direct
 	chat     string
 	stream   string
-	converse string
+	converse string   // "" when the proxy does not pass Bedrock calls through (Portkey translates instead)
+	header   []string // load generator flags for headers the proxy needs (Portkey's routing headers)
 }
 
 type runner struct {
@@ -118,8 +130,8 @@ type runner struct {
 	procs  *procs
 	simURL string
 
-	direct, goproxy, nginx, guard proxy
-	vals                          map[string]float64
+	direct, goproxy, nginx, portkey, guard proxy
+	vals                                   map[string]float64
 	// others are the shares of the proxy's CPU that other processes took, per latency and max round.
 	others []float64
 }
@@ -177,10 +189,14 @@ func (r *runner) run(ctx context.Context) ([]report.Figure, error) {
 	if err != nil {
 		return nil, err
 	}
+	portkeyScript, err := r.findPortkey(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := r.build(ctx); err != nil {
 		return nil, err
 	}
-	if err := r.startAll(ctx, nginxBin); err != nil {
+	if err := r.startAll(ctx, nginxBin, portkeyScript); err != nil {
 		return nil, err
 	}
 	steps := []struct {
@@ -193,6 +209,7 @@ func (r *runner) run(ctx context.Context) ([]report.Figure, error) {
 		{"time to first event", r.ttft},
 		{"memory with open streams", r.streamsRSS},
 		{"retry amplification", r.retry},
+		{"fallback under throttling", r.fallback},
 		{"profile", r.profile},
 	}
 	for _, s := range steps {
@@ -257,6 +274,42 @@ func (r *runner) findNginx(ctx context.Context) (string, error) {
 			err, strings.TrimSpace(stderr.String()))
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// findPortkey installs Portkey's gateway at the version test/bench/portkey pins (hack/npm-ci.sh,
+// into bin/portkey) and returns the path of its server script.
+func (r *runner) findPortkey(ctx context.Context) (string, error) {
+	if _, err := exec.LookPath("node"); err != nil {
+		return "", errors.New("node (Node.js 20 or later) is needed to run Portkey's gateway, the peer gateway baseline")
+	}
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(r.root, "hack", "npm-ci.sh"), "test/bench/portkey", "portkey")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("Portkey's gateway is a baseline and hack/npm-ci.sh could not install it: %v: %s",
+			err, strings.TrimSpace(stderr.String()))
+	}
+	return filepath.Join(strings.TrimSpace(string(out)), "@portkey-ai", "gateway", "build", "start-server.js"), nil
+}
+
+// portkeyHeaders route a request through Portkey to an OpenAI-compatible upstream: its provider
+// and custom host, the upstream's key passed as the bearer token (bearer is added by each phase).
+func portkeyHeaders(simURL string) []string {
+	return []string{"-H", "x-portkey-provider: openai", "-H", "x-portkey-custom-host: " + simURL + "/v1"}
+}
+
+// portkeyFallbackConfig is Portkey's config for the fault run: fallback from the first target to
+// the second on 429, as the guard's endpoint falls back from primary to fallback.
+func portkeyFallbackConfig(primaryURL, fallbackURL string) string {
+	b, _ := json.Marshal(map[string]any{
+		"strategy": map[string]any{"mode": "fallback", "on_status_codes": []int{429}},
+		"targets": []map[string]string{
+			{"provider": "openai", "api_key": openAIKey, "custom_host": primaryURL + "/v1"},
+			{"provider": "openai", "api_key": openAIKey, "custom_host": fallbackURL + "/v1"},
+		},
+	})
+	return string(b)
 }
 
 // build compiles the guard, the simulator, the load generator, the Go baseline proxy and the
@@ -329,7 +382,7 @@ func routes(name string, p *proc, base string, guard bool) proxy {
 		converse: base + "/model/" + bedrockModel + "/converse-stream"}
 }
 
-func (r *runner) startAll(ctx context.Context, nginxBin string) error {
+func (r *runner) startAll(ctx context.Context, nginxBin, portkeyScript string) error {
 	for name, body := range map[string]string{"chat.json": chatBody(false), "chat-stream.json": chatBody(true),
 		"converse.json": converseBody(), "api-key": openAIKey + "\n"} {
 		if err := os.WriteFile(filepath.Join(r.dir, name), []byte(body), 0o600); err != nil {
@@ -379,7 +432,26 @@ func (r *runner) startAll(ctx context.Context, nginxBin string) error {
 		return fmt.Errorf("nginx: %w\n%s%s", err, r.procs.logTail("nginx"), b)
 	}
 	r.nginx = routes("nginx", np, "http://"+listen, false)
-	r.logf("upstream %s, guard %s, goproxy %s, nginx http://%s", simURL, gURL, pURL, listen)
+
+	// Portkey as its README runs it (`npx @portkey-ai/gateway`), without the console UI; Node's
+	// worker threads count against the proxy CPU too (CPU is measured over the process tree).
+	pkListen, err := freePort()
+	if err != nil {
+		return err
+	}
+	_, pkPort, _ := strings.Cut(pkListen, ":")
+	pk, err := r.procs.start("portkey", proxyCPU, []string{"NODE_ENV=production"}, nil, "node", portkeyScript,
+		"--port="+pkPort, "--headless")
+	if err != nil {
+		return err
+	}
+	if err := waitHTTP(ctx, pk, "http://"+pkListen+"/", http.StatusOK, 30*time.Second); err != nil {
+		return fmt.Errorf("portkey: %w\n%s", err, r.procs.logTail("portkey"))
+	}
+	r.portkey = routes("portkey", pk, "http://"+pkListen, false)
+	r.portkey.converse = ""
+	r.portkey.header = portkeyHeaders(simURL)
+	r.logf("upstream %s, guard %s, goproxy %s, nginx http://%s, portkey http://%s", simURL, gURL, pURL, listen, pkListen)
 	return nil
 }
 
@@ -430,7 +502,7 @@ var bearer = []string{"-H", "Authorization: Bearer " + openAIKey}
 func (r *runner) idleRSS(ctx context.Context) error {
 	// Started and ready, no request yet; a moment for start-up garbage to settle.
 	time.Sleep(300 * time.Millisecond)
-	for _, px := range []proxy{r.guard, r.goproxy} {
+	for _, px := range []proxy{r.guard, r.goproxy, r.portkey} {
 		st, err := procStatus(px.p.pid(), "VmRSS", "RssAnon", "RssFile")
 		if err != nil {
 			return err
@@ -504,10 +576,10 @@ func (r *runner) latency(ctx context.Context) error {
 	body := filepath.Join(r.dir, "chat.json")
 	s := samples{}
 	for round := range r.prm.rounds {
-		for _, px := range []proxy{r.direct, r.goproxy, r.nginx, r.guard} {
+		for _, px := range []proxy{r.direct, r.goproxy, r.nginx, r.portkey, r.guard} {
 			meter := startMeter(px.p)
-			args := append([]string{"-mode", "rate", "-rate", fmt.Sprint(r.prm.rate), "-warmup", secs(r.prm.latWarmup),
-				"-duration", secs(r.prm.latDur), "-url", px.chat, "-body", body}, bearer...)
+			args := append(append([]string{"-mode", "rate", "-rate", fmt.Sprint(r.prm.rate), "-warmup", secs(r.prm.latWarmup),
+				"-duration", secs(r.prm.latDur), "-url", px.chat, "-body", body}, bearer...), px.header...)
 			res, err := r.load(ctx, fmt.Sprintf("latency-%s-%d", px.name, round), nil, args...)
 			if err != nil {
 				return err
@@ -543,10 +615,10 @@ func (r *runner) maxRPS(ctx context.Context) error {
 	body := filepath.Join(r.dir, "chat.json")
 	s := samples{}
 	for round := range r.prm.rounds {
-		for _, px := range []proxy{r.direct, r.goproxy, r.nginx, r.guard} {
+		for _, px := range []proxy{r.direct, r.goproxy, r.nginx, r.portkey, r.guard} {
 			meter := startMeter(px.p)
-			args := append([]string{"-mode", "max", "-concurrency", strconv.Itoa(r.prm.maxConc), "-warmup", secs(r.prm.maxWarmup),
-				"-duration", secs(r.prm.maxDur), "-url", px.chat, "-body", body}, bearer...)
+			args := append(append([]string{"-mode", "max", "-concurrency", strconv.Itoa(r.prm.maxConc), "-warmup", secs(r.prm.maxWarmup),
+				"-duration", secs(r.prm.maxDur), "-url", px.chat, "-body", body}, bearer...), px.header...)
 			res, err := r.load(ctx, fmt.Sprintf("max-%s-%d", px.name, round), nil, args...)
 			if err != nil {
 				return err
@@ -592,10 +664,13 @@ func (r *runner) ttft(ctx context.Context) error {
 	s := samples{}
 	for round := range r.prm.rounds {
 		for _, k := range kinds {
-			for _, px := range []proxy{r.direct, r.goproxy, r.guard} {
-				args := append([]string{"-mode", "rate", "-rate", fmt.Sprint(r.prm.ttftRate), "-warmup", secs(r.prm.ttftWarmup),
+			for _, px := range []proxy{r.direct, r.goproxy, r.portkey, r.guard} {
+				if k.url(px) == "" {
+					continue // Portkey answers Bedrock calls only by translating OpenAI ones
+				}
+				args := append(append([]string{"-mode", "rate", "-rate", fmt.Sprint(r.prm.ttftRate), "-warmup", secs(r.prm.ttftWarmup),
 					"-duration", secs(r.prm.ttftDur), "-first-event", k.framing, "-url", k.url(px),
-					"-body", filepath.Join(r.dir, k.body)}, k.extra...)
+					"-body", filepath.Join(r.dir, k.body)}, k.extra...), px.header...)
 				res, err := r.load(ctx, fmt.Sprintf("%s-%s-%d", k.stem, px.name, round), nil, args...)
 				if err != nil {
 					return err
@@ -635,7 +710,12 @@ func (r *runner) setFaults(ctx context.Context, faults string) error {
 
 // upstreamRequests is the number of requests the simulator has seen, on every route.
 func (r *runner) upstreamRequests(ctx context.Context) (int64, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.simURL+"/_sim/stats", http.NoBody)
+	return simRequests(ctx, r.simURL)
+}
+
+// simRequests is the number of requests the simulator at simURL has seen, on every route.
+func simRequests(ctx context.Context, simURL string) (int64, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, simURL+"/_sim/stats", http.NoBody)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err
@@ -657,7 +737,7 @@ func (r *runner) streamsRSS(ctx context.Context) error {
 	if err := r.setFaults(ctx, `{"stallAfterEvents":1}`); err != nil {
 		return err
 	}
-	for _, px := range []proxy{r.guard, r.goproxy} {
+	for _, px := range []proxy{r.guard, r.goproxy, r.portkey} {
 		var peak float64
 		var sampleErr error
 		onReady := func(ready loadgen.Result) {
@@ -682,6 +762,7 @@ func (r *runner) streamsRSS(ctx context.Context) error {
 		args := append([]string{"-mode", "streams", "-streams", strconv.Itoa(r.prm.streams), "-concurrency", "50",
 			"-duration", secs(r.prm.hold), "-first-event", loadgen.FirstEventSSE, "-url", px.stream,
 			"-body", filepath.Join(r.dir, "chat-stream.json")}, bearer...)
+		args = append(args, px.header...)
 		res, err := r.load(ctx, "streams-"+px.name, onReady, args...)
 		if err != nil {
 			return err
@@ -750,6 +831,69 @@ func (r *runner) retry(ctx context.Context) error {
 	}
 	r.vals["retry_budget_bound"] = 1 + budgetRatio
 	return r.setFaults(ctx, `{}`)
+}
+
+// fallback is the fault run with a fallback configured in both the guard and Portkey: the primary
+// upstream throttles 60 % of requests, a second simulator stands healthy behind it. It measures the
+// share of app requests that still failed and the upstream attempts per app request.
+func (r *runner) fallback(ctx context.Context) error {
+	simEnv := []string{"UPSTREAMSIM_SECRET_ACCESS_KEY=" + awsSecret, "UPSTREAMSIM_API_KEY=" + openAIKey}
+	fp, fbURL, err := r.procs.startWithURL(ctx, "upstreamsim-fallback", loadCPU, simEnv, r.path("upstreamsim"),
+		"-region", awsRegion, "-access-key-id", awsKeyID, "-output-tokens", strconv.Itoa(outputTokens))
+	if err != nil {
+		return err
+	}
+	defer fp.stop()
+	cfg, err := guardConfigWithFallback(r.simURL, fbURL, filepath.Join(r.dir, "api-key"), true)
+	if err != nil {
+		return err
+	}
+	gp, gURL, _, err := r.startGuard(ctx, "guard-fallback", cfg)
+	if err != nil {
+		return err
+	}
+	defer gp.stop()
+	if err := r.setFaults(ctx, `{"throttleRate":0.6}`); err != nil {
+		return err
+	}
+	pk := r.portkey
+	pk.header = []string{"-H", "x-portkey-config: " + portkeyFallbackConfig(r.simURL, fbURL)}
+	for _, px := range []proxy{routes("guard", gp, gURL, true), pk} {
+		before, err := r.allUpstreamRequests(ctx, fbURL)
+		if err != nil {
+			return err
+		}
+		args := append(append([]string{"-mode", "rate", "-rate", fmt.Sprint(r.prm.retryRate), "-duration", secs(r.prm.fallbackDur),
+			"-url", px.chat, "-body", filepath.Join(r.dir, "chat.json")}, bearer...), px.header...)
+		res, err := r.load(ctx, "fallback-"+px.name, nil, args...)
+		if err != nil {
+			return err
+		}
+		after, err := r.allUpstreamRequests(ctx, fbURL)
+		if err != nil {
+			return err
+		}
+		if res.Sent == 0 || res.Measured == 0 {
+			return fmt.Errorf("%s: no request sent", px.name)
+		}
+		failed := float64(res.Errors) / float64(res.Measured)
+		attempts := float64(after-before) / float64(res.Sent)
+		r.vals[px.name+"_fallback_failed_share"] = failed
+		r.vals[px.name+"_fallback_attempts_per_request"] = attempts
+		r.logf("%s with the primary throttling 60%% and a fallback: %d requests, %.2f%% failed, %.3f upstream attempts per request, statuses %v",
+			px.name, res.Sent, 100*failed, attempts, res.Statuses)
+	}
+	return r.setFaults(ctx, `{}`)
+}
+
+// allUpstreamRequests is the requests both simulators of the fault run have seen.
+func (r *runner) allUpstreamRequests(ctx context.Context, fallbackURL string) (int64, error) {
+	a, err := simRequests(ctx, r.simURL)
+	if err != nil {
+		return 0, err
+	}
+	b, err := simRequests(ctx, fallbackURL)
+	return a + b, err
 }
 
 // profile (full runs only) takes CPU profiles of the guard, started with --pprof: one at the
@@ -869,6 +1013,16 @@ func (r *runner) figures() ([]report.Figure, error) {
 		{"guard_ttft_bedrock_added_p99_us", "guard_ttft_bedrock_added_p99_us", "us", "goproxy_ttft_bedrock_added_p99_us"},
 		{"guard_retry_amplification", "guard_retry_amplification", "attempts/request", "goproxy_retry_amplification"},
 		{"guard_retry_amplification_budget_only", "guard_retry_amplification_budget_only", "attempts/request", "retry_budget_bound"},
+		{"guard_added_p50_us_vs_portkey", "guard_added_p50_us", "us", "portkey_added_p50_us"},
+		{"guard_added_p99_us_vs_portkey", "guard_added_p99_us", "us", "portkey_added_p99_us"},
+		{"guard_max_rps_1cpu_vs_portkey", "guard_max_rps_1cpu", "req/s", "portkey_max_rps_1cpu"},
+		{"guard_cpu_per_1k_rps_vs_portkey", "guard_cpu_per_1k_rps", "cores", "portkey_cpu_per_1k_rps"},
+		{"guard_rss_idle_mib_vs_portkey", "guard_rss_idle_mib", "MiB", "portkey_rss_idle_mib"},
+		{"guard_rss_1000_streams_mib_vs_portkey", "guard_rss_1000_streams_mib", "MiB", "portkey_rss_1000_streams_mib"},
+		{"guard_ttft_added_p50_us_vs_portkey", "guard_ttft_added_p50_us", "us", "portkey_ttft_added_p50_us"},
+		{"guard_ttft_added_p99_us_vs_portkey", "guard_ttft_added_p99_us", "us", "portkey_ttft_added_p99_us"},
+		{"guard_fallback_failed_share", "guard_fallback_failed_share", "share", "portkey_fallback_failed_share"},
+		{"guard_fallback_attempts_per_request", "guard_fallback_attempts_per_request", "attempts/request", "portkey_fallback_attempts_per_request"},
 	}
 	var figs []report.Figure
 	for _, s := range specs {

@@ -99,10 +99,11 @@ func TestFigureNames(t *testing.T) {
 	// Every macro figure is assembled from measured values; with all of them present, figures()
 	// returns exactly the macro part of FigureNames.
 	r := &runner{vals: map[string]float64{}}
-	for _, s := range []string{"guard", "goproxy", "nginx", "direct", "retry_budget"} {
+	for _, s := range []string{"guard", "goproxy", "nginx", "portkey", "direct", "retry_budget"} {
 		for _, suffix := range []string{"_added_p50_us", "_added_p99_us", "_p50_us", "_p99_us", "_max_rps_1cpu", "_cpu_per_1k_rps",
 			"_rss_idle_mib", "_rss_1000_streams_mib", "_ttft_added_p50_us", "_ttft_added_p99_us", "_ttft_bedrock_added_p50_us",
-			"_ttft_bedrock_added_p99_us", "_retry_amplification", "_retry_amplification_budget_only", "_bound"} {
+			"_ttft_bedrock_added_p99_us", "_retry_amplification", "_retry_amplification_budget_only", "_bound",
+			"_fallback_failed_share", "_fallback_attempts_per_request"} {
 			r.vals[s+suffix] = 1
 		}
 	}
