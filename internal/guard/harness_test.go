@@ -171,10 +171,13 @@ func (h *harness) load(c *guardconfig.Config) {
 	}
 }
 
-func (h *harness) bedrock() *bedrockruntime.Client {
+func (h *harness) bedrock() *bedrockruntime.Client { return h.bedrockAt("/m/claude") }
+
+// bedrockAt is the Bedrock client with its base URL at path below the guard.
+func (h *harness) bedrockAt(path string) *bedrockruntime.Client {
 	return bedrockruntime.New(bedrockruntime.Options{
 		Region:       "eu-central-1", // the app's own idea of a region must not matter
-		BaseEndpoint: aws.String(h.srv.URL + "/m/claude"),
+		BaseEndpoint: aws.String(h.srv.URL + path),
 		Credentials:  credentials.NewStaticCredentialsProvider(appKeyID, appSecret, ""),
 		Retryer:      aws.NopRetryer{}, // the guard retries; the app must see each guard answer
 	})

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	brtypes "github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/aws-sdk-go-v2/service/sagemakerruntime"
@@ -305,12 +304,7 @@ func TestOpenAIThroughGuard(t *testing.T) {
 // already tolerates it (h.openai uses one).
 func TestBedrockBaseURLWithTrailingSlash(t *testing.T) {
 	h := newHarness(t, nil)
-	client := bedrockruntime.New(bedrockruntime.Options{
-		Region:       "eu-central-1",
-		BaseEndpoint: aws.String(h.srv.URL + "/m/claude/"),
-		Credentials:  credentials.NewStaticCredentialsProvider(appKeyID, appSecret, ""),
-		Retryer:      aws.NopRetryer{},
-	})
+	client := h.bedrockAt("/m/claude/")
 	if _, err := client.Converse(context.Background(), &bedrockruntime.ConverseInput{ModelId: aws.String("app-model"), Messages: userMessage()}); err != nil {
 		t.Fatalf("Converse with a trailing slash in the base URL: %v", err)
 	}
@@ -320,12 +314,7 @@ func TestBedrockBaseURLWithTrailingSlash(t *testing.T) {
 // guard's message instead of an UnknownError.
 func TestBedrockSDKReadsUnknownEndpoint(t *testing.T) {
 	h := newHarness(t, nil)
-	client := bedrockruntime.New(bedrockruntime.Options{
-		Region:       "eu-central-1",
-		BaseEndpoint: aws.String(h.srv.URL + "/m/nope"),
-		Credentials:  credentials.NewStaticCredentialsProvider(appKeyID, appSecret, ""),
-		Retryer:      aws.NopRetryer{},
-	})
+	client := h.bedrockAt("/m/nope")
 	_, err := client.Converse(context.Background(), &bedrockruntime.ConverseInput{ModelId: aws.String("app-model"), Messages: userMessage()})
 	var notFound *brtypes.ResourceNotFoundException
 	if !errors.As(err, &notFound) || !strings.Contains(notFound.ErrorMessage(), "no endpoint or retrieval backend is configured") {
