@@ -287,7 +287,7 @@ func (r *runner) findPortkey(ctx context.Context) (string, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("Portkey's gateway is a baseline and hack/npm-ci.sh could not install it: %v: %s",
+		return "", fmt.Errorf("the peer gateway baseline (Portkey's) could not be installed by hack/npm-ci.sh: %v: %s",
 			err, strings.TrimSpace(stderr.String()))
 	}
 	return filepath.Join(strings.TrimSpace(string(out)), "@portkey-ai", "gateway", "build", "start-server.js"), nil
