@@ -7,7 +7,7 @@ import (
 	"github.com/breakwater-dev/breakwater/test/bench/report"
 )
 
-// target is one of issue #7's targets for the guard.
+// target is one of the issues' targets for the guard (#7, #15).
 type target struct {
 	figure string
 	// limit: on the ratio when onRatio, else on the value; atMost says which side is good.
@@ -28,6 +28,16 @@ var targets = []target{
 	{"guard_ttft_bedrock_added_p50_us", 500, false, true, "event-stream time to first event added p50 <= 0.5 ms"},
 	{"guard_retry_amplification", 1.2, false, true, "retry amplification <= 1.2"},
 	{"guard_retry_amplification_budget_only", 1.2, false, true, "retry amplification <= 1.2 (breakers held closed)"},
+	// Issue #15: ahead of Portkey's gateway on every latency, CPU and memory figure.
+	{"guard_added_p50_us_vs_portkey", 1, true, true, "added p50 below Portkey's"},
+	{"guard_added_p99_us_vs_portkey", 1, true, true, "added p99 below Portkey's"},
+	{"guard_max_rps_1cpu_vs_portkey", 1, true, false, "max req/s per CPU above Portkey's"},
+	{"guard_cpu_per_1k_rps_vs_portkey", 1, true, true, "CPU per 1000 req/s below Portkey's"},
+	{"guard_rss_idle_mib_vs_portkey", 1, true, true, "idle RSS below Portkey's"},
+	{"guard_rss_1000_streams_mib_vs_portkey", 1, true, true, "RSS with 1000 streams below Portkey's"},
+	{"guard_ttft_added_p50_us_vs_portkey", 1, true, true, "SSE time to first event added p50 below Portkey's"},
+	{"guard_ttft_added_p99_us_vs_portkey", 1, true, true, "SSE time to first event added p99 below Portkey's"},
+	{"guard_fallback_failed_share", 1, true, true, "failed app requests in the fallback fault run at most Portkey's"},
 }
 
 // targetNotes says for each target whether the figures meet it, and by how much one is missed.
