@@ -44,6 +44,10 @@ func (r *FailoverPolicyReconciler) evaluateFailover(ctx context.Context, p *brea
 
 	in := policy.FailoverSettings(p.Spec)
 	in.Now, in.LastShift = now, lastShiftTime(p)
+	in.FailedFailbacks = p.Status.FailedFailbacks
+	if ls := p.Status.LastShift; ls != nil && ls.Reason == breakwaterv1alpha1.ReasonFailback {
+		in.LastFailbackTo = ls.To
+	}
 	window := in.Triggers.Window
 	if window <= 0 {
 		window = policy.DefaultWindow
@@ -94,6 +98,7 @@ func applyFailoverPlan(p *breakwaterv1alpha1.FailoverPolicy, me *breakwaterv1alp
 		weights = policy.MergeWeights(current, plan.Weights, p.Spec.Targets)
 	}
 	writeWeights(p, weights)
+	p.Status.FailedFailbacks = plan.FailedFailbacks
 	out := failoverOutcome{decision: managermetrics.DecisionHold, reason: plan.Reason}
 	if plan.Changed && len(plan.Moves) > 0 {
 		out.shift = &breakwaterv1alpha1.WeightShift{Time: metav1.NewTime(plan.LastShift), Reason: plan.Reason,

@@ -398,6 +398,9 @@ func TestFailoverLoopIncident(t *testing.T) {
 	if got, want := fmt.Sprint(history), "[100 50 0 25 50 75 100]"; got != want {
 		t.Errorf("us-east-1 weights went %s, want %s", got, want)
 	}
+	if n := f.p.Status.FailedFailbacks; n != 0 {
+		t.Errorf("status.failedFailbacks = %d after a clean failback, want 0", n)
+	}
 	// Two shifts away and four failback steps, each counted once as applied; every evaluation
 	// counted as a decision; the outage counted as Prometheus errors.
 	for _, tc := range []struct {
@@ -590,5 +593,62 @@ func TestFailoverLoopQuota(t *testing.T) {
 	}
 	if fo := apimeta.FindStatusCondition(f.p.Status.Conditions, bw.ConditionFailedOver); fo == nil || fo.Reason != "FailbackPending" {
 		t.Errorf("FailedOver %+v, want FailbackPending", fo)
+	}
+}
+
+// TestFailoverLoopFailedFailbacks: us-east-1 keeps failing whenever it gets traffic back. Each
+// failback step that it undoes is counted in status.failedFailbacks, and the next step waits the
+// stable period doubled per failure (5, then 10, then 20 min), through the real API server's status.
+func TestFailoverLoopFailedFailbacks(t *testing.T) {
+	t.Parallel()
+	f := newFlFixture(t, "failover-failed-failbacks", bw.ModeEnforce)
+	const (
+		window = 2 * time.Minute
+		step   = 30 * time.Second
+	)
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var drainedAt time.Time
+	var failbacks []time.Time
+	var counts []int32
+	for at := time.Duration(0); at <= 50*time.Minute; at += step {
+		now := start.Add(at)
+		f.clock.SetTime(now)
+		east, west := flWeight(f.p, "us-east-1"), flWeight(f.p, "us-west-2")
+		data := map[promsource.Key]flFigures{}
+		switch {
+		case east > 0:
+			data[f.key("us-east-1")] = flFigures{rps: float64(east) / 10, throttleRatio: 0.3, p99Seconds: 1}
+		case !drainedAt.IsZero() && now.Sub(drainedAt) < window:
+			data[f.key("us-east-1")] = flFigures{rps: 1, throttleRatio: 0.3, p99Seconds: 1}
+		}
+		if west > 0 {
+			data[f.key("us-west-2")] = flFigures{rps: float64(west) / 10, p99Seconds: 1}
+		}
+		f.metrics.set(data, nil)
+		flReconcile(t, f.fp, f.p)
+		after := flWeight(f.p, "us-east-1")
+		switch {
+		case after > east:
+			failbacks = append(failbacks, now)
+		case after < east && after == 0:
+			drainedAt = now
+		}
+		if n := f.p.Status.FailedFailbacks; len(counts) == 0 || counts[len(counts)-1] != n {
+			counts = append(counts, n)
+		}
+	}
+	if got, want := fmt.Sprint(counts), "[0 1 2 3]"; got != want {
+		t.Errorf("status.failedFailbacks went %s, want %s", got, want)
+	}
+	if len(failbacks) != 3 {
+		t.Fatalf("failback steps at %v, want 3 in 50 minutes", failbacks)
+	}
+	// Each step waits for the region to look healthy (drained, and its old requests out of the
+	// window) for the stable period, doubled per failed step before it.
+	t.Logf("failback steps at %v", failbacks)
+	for i, want := range []time.Duration{10 * time.Minute, 20 * time.Minute} {
+		if gap := failbacks[i+1].Sub(failbacks[i]); gap < want {
+			t.Errorf("failback step %d came %s after step %d, want at least the doubled stable period %s", i+2, gap, i+1, want)
+		}
 	}
 }

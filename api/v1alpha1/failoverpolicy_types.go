@@ -161,6 +161,13 @@ type FailoverPolicyStatus struct {
 	// lastShift is the most recent change of weights.
 	// +optional
 	LastShift *WeightShift `json:"lastShift,omitempty"`
+
+	// failedFailbacks counts the failback steps in a row that a trigger on the target failed back
+	// to undid. Each doubles the stable period the next failback step waits for (up to 32 times
+	// spec.failback.stablePeriod); it returns to 0 once the weights are home again.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	FailedFailbacks int32 `json:"failedFailbacks,omitempty"`
 }
 
 // TargetWeight is one target's current weight.

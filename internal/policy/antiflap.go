@@ -3,8 +3,9 @@ package policy
 import "time"
 
 // The anti-flapping rules of issue #14 item 6, as pure functions a reconciler can call with the
-// figures it already gathered. They are not yet wired into the TokenQuota, GenAIWorkload or
-// FailoverPolicy reconcilers; until they are, nothing the manager does changes.
+// figures it already gathered. FailbackStablePeriod is wired (Failover, status.failedFailbacks);
+// RestoreFits, CycleBackoff and StrictestQuotaState are not yet wired into the TokenQuota and
+// GenAIWorkload reconcilers.
 
 // RestoreFits says whether a shed workload may be restored: the usage it had before it was shed,
 // added to the usage measured now, must stay below the warn threshold. Restoring without this check

@@ -84,6 +84,11 @@ type FailoverInput struct {
 	AllowUnvalidated bool
 	// LastShift is status.lastShift.time (zero: never).
 	LastShift time.Time
+	// LastFailbackTo is status.lastShift.to when that shift was a failback step, else "".
+	LastFailbackTo string
+	// FailedFailbacks is status.failedFailbacks: failback steps in a row that a trigger on the
+	// target failed back to undid. Each doubles the stable period (FailbackStablePeriod).
+	FailedFailbacks int32
 	// Shadow is spec.mode == shadow.
 	Shadow bool
 }
@@ -123,6 +128,10 @@ type FailoverPlan struct {
 	// the weights differ from the home weights.
 	ActiveTarget string
 	FailedOver   bool
+	// FailedFailbacks is the new status.failedFailbacks; StablePeriod the stable period this
+	// evaluation required (the configured one, doubled per failed failback step).
+	FailedFailbacks int32
+	StablePeriod    time.Duration
 
 	Reason  string
 	Message string
@@ -137,10 +146,41 @@ type failover struct {
 	allowed []bool // may receive traffic: healthy and validated (unless allowed)
 }
 
+// MaxFailbackBackoff caps the stable period after failed failback steps at this multiple of the
+// configured one (5 min: 2 h 40 min), so a region that fails for hours gets a failback step about
+// log2(outage / stable period) times instead of once per stable period.
+const MaxFailbackBackoff = 32
+
 // Failover decides the endpoint's weights: away from a target that fired a trigger, or one
 // failback step toward the home weights.
 func Failover(in FailoverInput) FailoverPlan {
-	f := newFailover(in.withDefaults())
+	in = in.withDefaults()
+	configured := in.StablePeriod
+	in.StablePeriod = FailbackStablePeriod(configured, int(in.FailedFailbacks), configured*MaxFailbackBackoff)
+	plan := decideFailover(in)
+	plan.StablePeriod = in.StablePeriod
+	plan.FailedFailbacks = in.FailedFailbacks
+	switch {
+	case plan.Changed && plan.Reason != breakwaterv1alpha1.ReasonFailback && movesFrom(plan.Moves, in.LastFailbackTo):
+		// The last failback step went to a target that failed again: wait longer before the next.
+		plan.FailedFailbacks++
+	case !plan.FailedOver:
+		plan.FailedFailbacks = 0
+	}
+	return plan
+}
+
+func movesFrom(moves []Move, target string) bool {
+	for _, m := range moves {
+		if target != "" && m.From == target {
+			return true
+		}
+	}
+	return false
+}
+
+func decideFailover(in FailoverInput) FailoverPlan {
+	f := newFailover(in)
 	if missing := f.missing(); len(missing) > 0 {
 		return f.hold(breakwaterv1alpha1.ReasonMetricsUnavailable, fmt.Sprintf(
 			"Metrics of %s could not be read; weights are held until they can.", strings.Join(missing, ", ")))

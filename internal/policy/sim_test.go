@@ -2,10 +2,13 @@ package policy
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
 )
@@ -510,4 +513,82 @@ func simulateQuotaPressure(t *testing.T, seed uint64) {
 			t.Fatalf("%s ends at weight %d, want its home weight %d", tg.name, tg.weight, tg.home)
 		}
 	}
+}
+
+// TestSimulateRegionOutageFailback: the home region fails for 6 hours whenever it has traffic, and
+// with none it looks healthy (nothing to count). Each failback step that fails again doubles the
+// stable period before the next one (issue #14 item 6), so the outage sees about log2(6 h / 5 min)
+// failback steps instead of one per stable period; once the region is well, traffic returns home
+// and the count resets.
+func TestSimulateRegionOutageFailback(t *testing.T) {
+	const outage = 6 * time.Hour
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			withRule := simulateOutage(t, seed, outage, true)
+			without := simulateOutage(t, seed, outage, false)
+			limit := int(math.Floor(math.Log2(float64(outage / (5 * time.Minute)))))
+			t.Logf("failback steps into the failing region over %s: %d with the doubling stable period, %d without (limit %d)",
+				outage, withRule.probes, without.probes, limit)
+			if withRule.probes > limit {
+				t.Errorf("%d failback steps during the outage, want at most log2(6 h / 5 min) = %d", withRule.probes, limit)
+			}
+			if !withRule.home {
+				t.Error("traffic did not return home after the region recovered")
+			}
+		})
+	}
+}
+
+type outageRun struct {
+	probes int  // failback steps toward the failing region during the outage
+	home   bool // weights back at home by the end, with the failure count reset
+}
+
+func simulateOutage(t *testing.T, seed uint64, outage time.Duration, rule bool) outageRun {
+	t.Helper()
+	r := newRand(seed)
+	in := FailoverInput{Triggers: Triggers{ThrottleRatePercent: 10}, Cooldown: time.Minute, StablePeriod: 5 * time.Minute}
+	weights := []int32{100, 0}
+	since := []time.Time{{}, {}}
+	var last *breakwaterv1alpha1.WeightShift
+	var failed int32
+	var run outageRun
+	end := noon.Add(outage + 4*time.Hour) // the capped stable period (2 h 40 min) plus failback steps
+	for now := noon; now.Before(end); now = now.Add(15 * time.Second) {
+		failing := now.Before(noon.Add(outage))
+		req := int64(weights[0]) * 10
+		throttles := int64(0)
+		if failing {
+			throttles = req * int64(30+r.IntN(40)) / 100
+		}
+		in.Now, in.LastShift, in.LastFailbackTo, in.FailedFailbacks = now, time.Time{}, "", 0
+		if last != nil {
+			in.LastShift = last.Time.Time
+			if last.Reason == breakwaterv1alpha1.ReasonFailback {
+				in.LastFailbackTo = last.To
+			}
+		}
+		if rule {
+			in.FailedFailbacks = failed
+		}
+		in.Targets = []TargetInput{
+			{Name: "home", Weight: weights[0], HomeWeight: 100, Validated: true, HealthySince: since[0],
+				Metrics: &TargetMetrics{Requests: req, Throttles: throttles}},
+			{Name: "standby", Weight: weights[1], Validated: true, HealthySince: since[1], Metrics: healthy(int64(weights[1]) * 10)},
+		}
+		plan := Failover(in)
+		checkWeights(t, plan)
+		if plan.Changed {
+			if plan.Reason == breakwaterv1alpha1.ReasonFailback && failing {
+				run.probes++
+			}
+			last = &breakwaterv1alpha1.WeightShift{Time: metav1.NewTime(now), Reason: plan.Reason, From: plan.Moves[0].From, To: plan.Moves[0].To}
+		}
+		failed = plan.FailedFailbacks
+		for i := range weights {
+			weights[i], since[i] = plan.Weights[i].Weight, plan.Targets[i].HealthySince
+		}
+	}
+	run.home = weights[0] == 100 && failed == 0
+	return run
 }
