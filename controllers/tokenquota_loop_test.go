@@ -569,6 +569,11 @@ func TestTokenQuotaLoop(t *testing.T) {
 		q, err := l.quota(ctx, ns)
 		return err == nil && len(q.Status.ShedWorkloads) == 0, err
 	})
+	// One shed cycle (batch, then reports a cooldown later, the restart in between) is one start
+	// in status.recentSheds: the next cycle's restore waits twice the cooldown.
+	if q, _ := l.quota(context.Background(), ns); len(q.Status.RecentSheds) != 1 {
+		t.Errorf("status.recentSheds %v after one shed cycle, want one start", q.Status.RecentSheds)
+	}
 	untouched()
 	l.waitMetric("workloads_shed", l.stats.WorkloadsShed.WithLabelValues(ns, "budget"), 0)
 	l.waitMetric("quota_state", l.stats.QuotaState.WithLabelValues(ns, "budget"), 0)

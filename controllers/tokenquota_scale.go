@@ -40,8 +40,17 @@ func (r *TokenQuotaReconciler) scaleWorkloads(ctx context.Context, q *breakwater
 	if err != nil {
 		return nil, err
 	}
+	sheds := make([]time.Time, 0, len(q.Status.RecentSheds))
+	for _, t := range q.Status.RecentSheds {
+		sheds = append(sheds, t.Time)
+	}
+	cooldown := r.sources.ScaleCooldown
+	if cooldown <= 0 {
+		cooldown = policy.DefaultScaleCooldown
+	}
 	in := policy.ScaleInput{
 		Now: now, State: qp.State, StateSince: qp.Since, Shadow: shadow, Cooldown: r.sources.ScaleCooldown,
+		RestoreWait: policy.RestoreWait(sheds, now, cooldown),
 		// A state that is only held was not measured: nobody is shed or restored on it.
 		MetricsUnavailable: qp.Reason == breakwaterv1alpha1.ReasonMetricsUnavailable || qp.Reason == breakwaterv1alpha1.ReasonLimitUnresolved,
 	}
@@ -67,6 +76,13 @@ func (r *TokenQuotaReconciler) scaleWorkloads(ctx context.Context, q *breakwater
 		return shedNames(ws), nil
 	}
 	r.shadowPlanChanged(q, "") // a quota switched to enforce starts afresh if switched back
+	starts := len(shedNames(ws)) == 0 && slices.ContainsFunc(plan.Actions, func(a policy.ScaleAction) bool { return !a.Restore })
+	if next := policy.RecordShedCycle(sheds, now, starts); starts {
+		q.Status.RecentSheds = q.Status.RecentSheds[:0]
+		for _, t := range next {
+			q.Status.RecentSheds = append(q.Status.RecentSheds, metav1.NewTime(t))
+		}
+	}
 	var errs []error
 	for _, a := range plan.Actions {
 		err := r.act(ctx, byName[a.Workload], a, now)

@@ -175,6 +175,16 @@ type TokenQuotaStatus struct {
 	// lastTransitionTime is when state last changed.
 	// +optional
 	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
+
+	// recentSheds are when this quota started shedding workloads (from none shed), the newest 8
+	// of the last 24 hours. Each earlier one doubles the time the quota must be Normal before shed
+	// workloads are restored (up to 32 cooldowns; back to one cooldown after 6 hours without a
+	// shed), so that demand returning with the workloads does not shed and restore them once per
+	// cooldown.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	RecentSheds []metav1.Time `json:"recentSheds,omitempty"`
 }
 
 // QuotaUsage is measured usage across the quota's endpoints.

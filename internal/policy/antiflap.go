@@ -3,9 +3,9 @@ package policy
 import "time"
 
 // The anti-flapping rules of issue #14 item 6, as pure functions a reconciler can call with the
-// figures it already gathered. FailbackStablePeriod is wired (Failover, status.failedFailbacks);
-// RestoreFits, CycleBackoff and StrictestQuotaState are not yet wired into the TokenQuota and
-// GenAIWorkload reconcilers.
+// figures it already gathered. FailbackStablePeriod is wired (Failover, status.failedFailbacks),
+// CycleBackoff too (RestoreWait and RecordShedCycle, TokenQuota status.recentSheds); RestoreFits
+// and StrictestQuotaState are not yet wired into the TokenQuota and GenAIWorkload reconcilers.
 
 // RestoreFits says whether a shed workload may be restored: the usage it had before it was shed,
 // added to the usage measured now, must stay below the warn threshold. Restoring without this check
@@ -84,4 +84,46 @@ func latest(ts []time.Time) time.Time {
 		}
 	}
 	return l
+}
+
+// ShedCycleWindow is how far back shed cycles count, and ShedCycleQuiet how long a quota must go
+// without starting one to restore after the plain cooldown again. MaxShedCycles is how many cycle
+// starts the TokenQuota status keeps (status.recentSheds), and MaxRestoreBackoff caps the wait at
+// this multiple of the cooldown (5 min: 2 h 40 min, which stays below ShedCycleQuiet, so that the
+// wait itself never reads as quiet).
+const (
+	ShedCycleWindow   = 24 * time.Hour
+	ShedCycleQuiet    = 6 * time.Hour
+	MaxShedCycles     = 8
+	MaxRestoreBackoff = 32
+)
+
+// RestoreWait is how long the quota must be Normal before shed workloads are restored: the
+// cooldown, doubled for every earlier shed cycle started inside ShedCycleWindow (sheds holds the
+// cycle starts, the current one included), back to the cooldown after ShedCycleQuiet without one. Under sustained over-demand each restore brings the
+// demand back and the next shed follows; the doubling turns that flap into a few cycles an hour,
+// then fewer.
+func RestoreWait(sheds []time.Time, now time.Time, cooldown time.Duration) time.Duration {
+	cycles := CyclesSince(sheds, now, ShedCycleWindow, ShedCycleQuiet)
+	return CycleBackoff(max(cycles-1, 0), cooldown, cooldown*MaxRestoreBackoff)
+}
+
+// RecordShedCycle returns sheds with now added when a shed cycle starts (shedding while no
+// workload of the quota was shed), keeping the newest MaxShedCycles inside ShedCycleWindow; any
+// other evaluation returns sheds as it is.
+func RecordShedCycle(sheds []time.Time, now time.Time, starts bool) []time.Time {
+	if !starts {
+		return sheds
+	}
+	var out []time.Time
+	for _, t := range sheds {
+		if now.Sub(t) < ShedCycleWindow {
+			out = append(out, t)
+		}
+	}
+	out = append(out, now)
+	if len(out) > MaxShedCycles {
+		out = out[len(out)-MaxShedCycles:]
+	}
+	return out
 }

@@ -1,8 +1,11 @@
 package policy
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
 )
 
 func TestRestoreFitsNeedsRoomForPreShedUsage(t *testing.T) {
@@ -60,5 +63,46 @@ func TestStrictestQuotaStateHolds(t *testing.T) {
 	_, at := StrictestQuotaState([]int{1, 3, 2}, func(s int) int { return s })
 	if at != 1 {
 		t.Fatalf("strictest at %d, want 1", at)
+	}
+}
+
+func TestRestoreWaitDoublesPerRecentShedCycle(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	const cooldown = 5 * time.Minute
+	var sheds []time.Time
+	for i, want := range []time.Duration{5, 10, 20, 40, 80, 160, 160, 160, 160} {
+		sheds = RecordShedCycle(sheds, now.Add(time.Duration(i)*time.Hour), true)
+		if got := RestoreWait(sheds, now.Add(time.Duration(i)*time.Hour), cooldown); got != want*time.Minute {
+			t.Errorf("after %d cycle starts an hour apart: wait %s, want %s", i+1, got, want*time.Minute)
+		}
+	}
+	if len(sheds) != MaxShedCycles {
+		t.Errorf("%d cycle starts kept, want the newest %d", len(sheds), MaxShedCycles)
+	}
+	last := now.Add(8 * time.Hour)
+	if got := RestoreWait(sheds, last.Add(ShedCycleQuiet), cooldown); got != cooldown {
+		t.Errorf("after %s without a shed: wait %s, want the plain cooldown", ShedCycleQuiet, got)
+	}
+	if got := RecordShedCycle(sheds, last.Add(time.Minute), false); len(got) != len(sheds) {
+		t.Error("an evaluation that starts no cycle changed the list")
+	}
+	if got := RecordShedCycle(sheds, last.Add(ShedCycleWindow+time.Hour), true); len(got) != 1 {
+		t.Errorf("a cycle a day later kept %d old starts, want none", len(got)-1)
+	}
+}
+
+func TestScaleWaitsRestoreWait(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	shed := WorkloadInput{Name: "batch", Criticality: breakwaterv1alpha1.CriticalitySheddable, Replicas: 0, Remembered: new(int32(4)),
+		LastAction: now.Add(-time.Hour)}
+	in := ScaleInput{Now: now, State: breakwaterv1alpha1.QuotaNormal, StateSince: now.Add(-15 * time.Minute),
+		Cooldown: 5 * time.Minute, RestoreWait: 20 * time.Minute, Workloads: []WorkloadInput{shed}}
+	if plan := Scale(in); len(plan.Actions) != 0 || plan.Reason != breakwaterv1alpha1.ReasonRestorePending ||
+		!strings.Contains(plan.Message, "Normal for 20m0s") {
+		t.Fatalf("Normal for 15 min with a 20 min restore wait: %+v, want RestorePending", plan)
+	}
+	in.StateSince = now.Add(-20 * time.Minute)
+	if plan := Scale(in); len(plan.Actions) != 1 || !plan.Actions[0].Restore {
+		t.Fatalf("Normal for the restore wait: %+v, want the restore", plan)
 	}
 }

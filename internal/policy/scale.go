@@ -38,6 +38,9 @@ type ScaleInput struct {
 	StateSince time.Time
 	// Cooldown overrides DefaultScaleCooldown.
 	Cooldown time.Duration
+	// RestoreWait, when longer than Cooldown, is how long the quota must be Normal before the
+	// first restore (RestoreWait: the cooldown doubled per recent shed cycle).
+	RestoreWait time.Duration
 	// MetricsUnavailable is set when the quota's state is only held (QuotaPlan.Reason is
 	// breakwaterv1alpha1.ReasonMetricsUnavailable): nobody is shed or restored on a state that was not measured.
 	MetricsUnavailable bool
@@ -118,10 +121,13 @@ func Scale(in ScaleInput) ScalePlan {
 	default: // Normal
 		switch {
 		case len(s.shed()) == 0:
-		case age < in.Cooldown:
-			wait = fmt.Sprintf("Shed workloads are restored once the quota has been Normal for %s.", in.Cooldown)
+		case age < max(in.Cooldown, in.RestoreWait):
+			wait = fmt.Sprintf("Shed workloads are restored once the quota has been Normal for %s.", max(in.Cooldown, in.RestoreWait))
+			if in.RestoreWait > in.Cooldown {
+				wait += " The wait is doubled for each shed cycle of the last 24 hours, so that demand that comes back with the workloads does not flap them."
+			}
 		default:
-			why := fmt.Sprintf("the quota has been Normal for at least %s", in.Cooldown)
+			why := fmt.Sprintf("the quota has been Normal for at least %s", max(in.Cooldown, in.RestoreWait))
 			// Reverse order of shedding: standard first, sheddable after a further cooldown.
 			s.restoreClass(breakwaterv1alpha1.CriticalityStandard, breakwaterv1alpha1.ReasonRestored, why)
 			if !s.isShed(breakwaterv1alpha1.CriticalityStandard) && s.settled(breakwaterv1alpha1.CriticalityStandard) {

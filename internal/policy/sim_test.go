@@ -592,3 +592,83 @@ func simulateOutage(t *testing.T, seed uint64, outage time.Duration, rule bool) 
 	run.home = weights[0] == 100 && failed == 0
 	return run
 }
+
+// TestSimulateSustainedOverDemand: for 24 hours the workloads ask for twice the quota. Shedding
+// brings usage down, restoring brings it back, so without a rule the quota sheds and restores about
+// once per cooldown plus dwell. RestoreWait doubles the Normal time required before each restore
+// per shed cycle of the last 6 hours; the figures say how many cycles each way.
+func TestSimulateSustainedOverDemand(t *testing.T) {
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			with := simulateSustained(t, seed, true)
+			without := simulateSustained(t, seed, false)
+			t.Logf("shed/restore cycles in 24 h at 2x demand: %d with the doubling restore wait (at most %d in any hour after the first 6), %d without (%d in the busiest hour)",
+				with.cycles, with.maxPerHourLate, without.cycles, without.maxPerHour)
+			if with.cycles*3 > without.cycles {
+				t.Errorf("%d cycles with the rule, %d without: want at most a third", with.cycles, without.cycles)
+			}
+			if with.maxPerHourLate > 1 {
+				t.Errorf("%d shed/restore cycles in one hour once the backoff has grown, want at most 1", with.maxPerHourLate)
+			}
+		})
+	}
+}
+
+type sustainedRun struct {
+	cycles         int
+	maxPerHour     int // over the whole day
+	maxPerHourLate int // over the hours after the first 6, once the backoff has grown
+}
+
+func simulateSustained(t *testing.T, seed uint64, rule bool) sustainedRun {
+	t.Helper()
+	r := newRand(seed)
+	const limit = 1_000_000
+	ws := []*simWorkload{
+		{WorkloadInput: WorkloadInput{Name: "api", Criticality: critical, Replicas: 3}, perReplica: 60_000},
+		{WorkloadInput: WorkloadInput{Name: "chat", Criticality: standard, Replicas: 4, MinReplicas: 1}, perReplica: 100_000},
+		{WorkloadInput: WorkloadInput{Name: "batch", Criticality: sheddable, Replicas: 6}, perReplica: 160_000},
+	}
+	const cooldown = 5 * time.Minute
+	state, since := breakwaterv1alpha1.QuotaNormal, time.Time{}
+	var sheds []time.Time
+	var run sustainedRun
+	perHour := map[int]int{}
+	for now := noon; now.Before(noon.Add(24 * time.Hour)); now = now.Add(30 * time.Second) {
+		var tpm int64
+		for _, w := range ws {
+			tpm += int64(float64(int64(w.Replicas)*w.perReplica) * (0.95 + 0.1*r.Float64()))
+		}
+		q := QuotaState(QuotaInput{Now: now, Limits: QuotaLimits{TokensPerMinute: limit}, Usage: QuotaUsage{TokensPerMinute: &tpm},
+			Previous: state, PreviousSince: since, MaxOutputTokens: 4096})
+		state, since = q.State, q.Since
+		in := ScaleInput{Now: now, State: state, StateSince: since, Cooldown: cooldown}
+		if rule {
+			in.RestoreWait = RestoreWait(sheds, now, cooldown)
+		}
+		shedBefore := false
+		for _, w := range ws {
+			in.Workloads = append(in.Workloads, w.WorkloadInput)
+			shedBefore = shedBefore || w.Remembered != nil
+		}
+		plan := Scale(in)
+		checkScaleStep(t, now, in, plan)
+		starts := !shedBefore && slices.ContainsFunc(plan.Actions, func(a ScaleAction) bool { return !a.Restore })
+		sheds = RecordShedCycle(sheds, now, starts)
+		if starts {
+			run.cycles++
+			perHour[int(now.Sub(noon)/time.Hour)]++
+		}
+		for _, a := range plan.Actions {
+			w := ws[slices.IndexFunc(ws, func(w *simWorkload) bool { return w.Name == a.Workload })]
+			w.Replicas, w.Remembered, w.LastAction = a.To, a.Remember, now
+		}
+	}
+	for h, n := range perHour {
+		run.maxPerHour = max(run.maxPerHour, n)
+		if h >= 6 {
+			run.maxPerHourLate = max(run.maxPerHourLate, n)
+		}
+	}
+	return run
+}
