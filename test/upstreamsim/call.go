@@ -22,6 +22,7 @@ type call struct {
 	req      parsedModel
 	searchN  int // hits asked for by a search request
 	parseErr error
+	quota    *quotaEntry // the provider quota's reservation, settled by served
 }
 
 // parse reads the body far enough to know the route key and model id; a
@@ -95,6 +96,7 @@ func (c *call) tokens() (in, out int, truncated bool) {
 
 // served records the tokens of a completed answer.
 func (c *call) served(in, out int) {
+	c.s.ledger.settle(c.quota, int64(in+out))
 	c.s.update(func(st *Stats) {
 		st.InputTokens += int64(in)
 		st.OutputTokens += int64(out)

@@ -25,6 +25,10 @@
 // of the request's own limit and Options.OutputTokens, and an answer cut by
 // the request's limit ends with "length" / "max_tokens". The sim never logs.
 //
+// Options.Quota (or SetQuota) is a hidden provider quota per server, that is per Region: tokens
+// and requests per rolling minute, each request reserving input + max output tokens at its start
+// and settled to its usage, refused with the provider's throttle (quota.go).
+//
 // Bedrock and SageMaker requests must carry a SigV4 signature scoped to
 // Options.Region and the service; with Options.AccessKeyID set the signature
 // is recomputed with the SDK's signer and compared.
@@ -98,6 +102,12 @@ type Options struct {
 	// this client-side race.
 	AWSResponseFloor time.Duration
 
+	// Quota is the provider quota this server (one Region) enforces; zero: none. SetQuota
+	// changes it while running.
+	Quota Quota
+	// Now is the clock of the provider quota's rolling minute (default time.Now).
+	Now func() time.Time
+
 	// Addr is the listen address used by Start (default "127.0.0.1:0").
 	// Only the command sets it; tests want a fresh loopback port.
 	Addr string
@@ -152,6 +162,8 @@ type Stats struct { // cumulative since start (or ResetStats)
 	Stalls int64
 	// StreamErrors counts streams ended by StreamErrorAfterEvents.
 	StreamErrors int64
+	// QuotaThrottled counts the requests the provider quota refused (also in Throttled).
+	QuotaThrottled int64
 }
 
 // faultState pairs one Faults value with the counters that choose which
@@ -169,6 +181,7 @@ type faultState struct {
 type Server struct {
 	opts    Options
 	faults  atomic.Pointer[faultState]
+	ledger  quotaLedger
 	seq     atomic.Int64 // numbers answers so their ids are unique
 	done    chan struct{}
 	closeMu sync.Once
@@ -197,6 +210,7 @@ func New(opts Options) *Server {
 		opts.AWSResponseFloor = defaultAWSResponseFloor
 	}
 	s := &Server{opts: opts, done: make(chan struct{})}
+	s.ledger.quota = opts.Quota
 	s.faults.Store(&faultState{})
 	s.stats.Requests = map[string]int64{}
 	return s
@@ -389,6 +403,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if c.parseErr != nil {
 		s.writeError(w, rt.proto, http.StatusBadRequest, "malformed request body: "+c.parseErr.Error())
+		return
+	}
+	if !c.reserveQuota() {
 		return
 	}
 	c.serve()
