@@ -56,7 +56,7 @@ func (l *quotaLedger) reserve(now time.Time, tokens int64) (*quotaEntry, string)
 	clear(l.entries[len(keep):])
 	l.entries = keep
 	switch {
-	case q.RequestsPerMinute > 0 && int64(len(l.entries))+1 > q.RequestsPerMinute:
+	case q.RequestsPerMinute > 0 && int64(len(l.entries)) >= q.RequestsPerMinute:
 		return nil, "Too many requests, please wait before trying again."
 	case q.TokensPerMinute > 0 && used+tokens > q.TokensPerMinute:
 		return nil, "Too many tokens, please wait before trying again."
