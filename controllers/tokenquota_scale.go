@@ -40,17 +40,9 @@ func (r *TokenQuotaReconciler) scaleWorkloads(ctx context.Context, q *breakwater
 	if err != nil {
 		return nil, err
 	}
-	sheds := make([]time.Time, 0, len(q.Status.RecentSheds))
-	for _, t := range q.Status.RecentSheds {
-		sheds = append(sheds, t.Time)
-	}
-	cooldown := r.sources.ScaleCooldown
-	if cooldown <= 0 {
-		cooldown = policy.DefaultScaleCooldown
-	}
 	in := policy.ScaleInput{
 		Now: now, State: qp.State, StateSince: qp.Since, Shadow: shadow, Cooldown: r.sources.ScaleCooldown,
-		RestoreWait: policy.RestoreWait(sheds, now, cooldown),
+		RecentSheds: fromMetaTimes(q.Status.RecentSheds),
 		// A state that is only held was not measured: nobody is shed or restored on it.
 		MetricsUnavailable: qp.Reason == breakwaterv1alpha1.ReasonMetricsUnavailable || qp.Reason == breakwaterv1alpha1.ReasonLimitUnresolved,
 	}
@@ -76,13 +68,7 @@ func (r *TokenQuotaReconciler) scaleWorkloads(ctx context.Context, q *breakwater
 		return shedNames(ws), nil
 	}
 	r.shadowPlanChanged(q, "") // a quota switched to enforce starts afresh if switched back
-	starts := len(shedNames(ws)) == 0 && slices.ContainsFunc(plan.Actions, func(a policy.ScaleAction) bool { return !a.Restore })
-	if next := policy.RecordShedCycle(sheds, now, starts); starts {
-		q.Status.RecentSheds = q.Status.RecentSheds[:0]
-		for _, t := range next {
-			q.Status.RecentSheds = append(q.Status.RecentSheds, metav1.NewTime(t))
-		}
-	}
+	q.Status.RecentSheds = toMetaTimes(plan.RecentSheds)
 	var errs []error
 	for _, a := range plan.Actions {
 		err := r.act(ctx, byName[a.Workload], a, now)
@@ -313,6 +299,25 @@ func (r *TokenQuotaReconciler) writeWorkloadStatus(ctx context.Context, qw *quot
 }
 
 // shedNames lists the workloads shed now, for status.shedWorkloads.
+func fromMetaTimes(ts []metav1.Time) []time.Time {
+	out := make([]time.Time, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, t.Time)
+	}
+	return out
+}
+
+func toMetaTimes(ts []time.Time) []metav1.Time {
+	if len(ts) == 0 {
+		return nil
+	}
+	out := make([]metav1.Time, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, metav1.NewTime(t))
+	}
+	return out
+}
+
 func shedNames(ws []*quotaWorkload) []string {
 	var names []string
 	for _, w := range ws {

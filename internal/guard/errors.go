@@ -72,9 +72,15 @@ type errorWriter interface {
 // app's SDK parses it like any provider error. message is fixed text from the guard, never a
 // fragment of the request.
 func writeError(w http.ResponseWriter, proto errorWriter, status int, reason, message string) {
-	w.Header().Set(HeaderReason, reason)
-	if noRetry[reason] {
-		w.Header().Set(HeaderShouldRetry, "false")
-	}
+	setReason(w.Header(), reason)
 	proto.WriteError(w, status, reason, message)
+}
+
+// setReason sets the reason header of a failed answer, guard-made or passed on, and tells the
+// app's SDK not to retry what a retry cannot fix.
+func setReason(h http.Header, reason string) {
+	h.Set(HeaderReason, reason)
+	if noRetry[reason] {
+		h.Set(HeaderShouldRetry, "false")
+	}
 }

@@ -253,10 +253,7 @@ func (g *Guard) answerFailure(ctx context.Context, x *exchange, last *attemptRes
 		x.reason = reason
 		h := x.w.Header()
 		copyResponseHeaders(h, last.header, false)
-		h.Set(HeaderReason, reason)
-		if noRetry[reason] {
-			h.Set(HeaderShouldRetry, "false")
-		}
+		setReason(h, reason)
 		h.Set(HeaderTarget, x.target.cfg.Name)
 		h.Set(HeaderAttempts, strconv.Itoa(x.attempt))
 		x.w.WriteHeader(last.status)

@@ -4,7 +4,7 @@ import "time"
 
 // The anti-flapping rules of issue #14 item 6, as pure functions a reconciler can call with the
 // figures it already gathered. FailbackStablePeriod is wired (Failover, status.failedFailbacks),
-// CycleBackoff too (RestoreWait and RecordShedCycle, TokenQuota status.recentSheds); RestoreFits
+// CycleBackoff too (RestoreWait and RecordShedCycle inside Scale, TokenQuota status.recentSheds); RestoreFits
 // and StrictestQuotaState are not yet wired into the TokenQuota and GenAIWorkload reconcilers.
 
 // RestoreFits says whether a shed workload may be restored: the usage it had before it was shed,
@@ -100,9 +100,9 @@ const (
 
 // RestoreWait is how long the quota must be Normal before shed workloads are restored: the
 // cooldown, doubled for every earlier shed cycle started inside ShedCycleWindow (sheds holds the
-// cycle starts, the current one included), back to the cooldown after ShedCycleQuiet without one. Under sustained over-demand each restore brings the
-// demand back and the next shed follows; the doubling turns that flap into a few cycles an hour,
-// then fewer.
+// cycle starts, the current one included), back to the cooldown after ShedCycleQuiet without
+// one. Under sustained over-demand each restore brings the demand back and the next shed follows;
+// the doubling turns that flap into a few cycles an hour, then fewer. Scale applies it.
 func RestoreWait(sheds []time.Time, now time.Time, cooldown time.Duration) time.Duration {
 	cycles := CyclesSince(sheds, now, ShedCycleWindow, ShedCycleQuiet)
 	return CycleBackoff(max(cycles-1, 0), cooldown, cooldown*MaxRestoreBackoff)

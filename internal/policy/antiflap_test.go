@@ -96,13 +96,29 @@ func TestScaleWaitsRestoreWait(t *testing.T) {
 	shed := WorkloadInput{Name: "batch", Criticality: breakwaterv1alpha1.CriticalitySheddable, Replicas: 0, Remembered: new(int32(4)),
 		LastAction: now.Add(-time.Hour)}
 	in := ScaleInput{Now: now, State: breakwaterv1alpha1.QuotaNormal, StateSince: now.Add(-15 * time.Minute),
-		Cooldown: 5 * time.Minute, RestoreWait: 20 * time.Minute, Workloads: []WorkloadInput{shed}}
+		Cooldown: 5 * time.Minute, Workloads: []WorkloadInput{shed},
+		// Two cycles before the current one: 5 min doubled twice.
+		RecentSheds: []time.Time{now.Add(-3 * time.Hour), now.Add(-2 * time.Hour), now.Add(-30 * time.Minute)}}
 	if plan := Scale(in); len(plan.Actions) != 0 || plan.Reason != breakwaterv1alpha1.ReasonRestorePending ||
 		!strings.Contains(plan.Message, "Normal for 20m0s") {
 		t.Fatalf("Normal for 15 min with a 20 min restore wait: %+v, want RestorePending", plan)
 	}
 	in.StateSince = now.Add(-20 * time.Minute)
-	if plan := Scale(in); len(plan.Actions) != 1 || !plan.Actions[0].Restore {
+	plan := Scale(in)
+	if len(plan.Actions) != 1 || !plan.Actions[0].Restore {
 		t.Fatalf("Normal for the restore wait: %+v, want the restore", plan)
+	}
+	if len(plan.RecentSheds) != 3 {
+		t.Errorf("a restore recorded a shed cycle: %v", plan.RecentSheds)
+	}
+	// Shedding from none shed starts a cycle; shedding more of an ongoing one does not.
+	active := WorkloadInput{Name: "batch", Criticality: breakwaterv1alpha1.CriticalitySheddable, Replicas: 4}
+	in = ScaleInput{Now: now, State: breakwaterv1alpha1.QuotaShedding, StateSince: now, Workloads: []WorkloadInput{active}}
+	if plan := Scale(in); len(plan.Actions) != 1 || len(plan.RecentSheds) != 1 || !plan.RecentSheds[0].Equal(now) {
+		t.Errorf("first shed: %+v, want one action and a cycle start at now", plan)
+	}
+	in.Shadow = true
+	if plan := Scale(in); len(plan.RecentSheds) != 0 {
+		t.Errorf("a shadow plan recorded a shed cycle: %v", plan.RecentSheds)
 	}
 }

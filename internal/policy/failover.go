@@ -128,10 +128,8 @@ type FailoverPlan struct {
 	// the weights differ from the home weights.
 	ActiveTarget string
 	FailedOver   bool
-	// FailedFailbacks is the new status.failedFailbacks; StablePeriod the stable period this
-	// evaluation required (the configured one, doubled per failed failback step).
+	// FailedFailbacks is the new status.failedFailbacks.
 	FailedFailbacks int32
-	StablePeriod    time.Duration
 
 	Reason  string
 	Message string
@@ -158,7 +156,6 @@ func Failover(in FailoverInput) FailoverPlan {
 	configured := in.StablePeriod
 	in.StablePeriod = FailbackStablePeriod(configured, int(in.FailedFailbacks), configured*MaxFailbackBackoff)
 	plan := decideFailover(in)
-	plan.StablePeriod = in.StablePeriod
 	plan.FailedFailbacks = in.FailedFailbacks
 	switch {
 	case plan.Changed && plan.Reason != breakwaterv1alpha1.ReasonFailback && movesFrom(plan.Moves, in.LastFailbackTo):

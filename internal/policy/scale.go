@@ -38,9 +38,9 @@ type ScaleInput struct {
 	StateSince time.Time
 	// Cooldown overrides DefaultScaleCooldown.
 	Cooldown time.Duration
-	// RestoreWait, when longer than Cooldown, is how long the quota must be Normal before the
-	// first restore (RestoreWait: the cooldown doubled per recent shed cycle).
-	RestoreWait time.Duration
+	// RecentSheds is status.recentSheds: when the quota's recent shed cycles started. The first
+	// restore waits the cooldown doubled per earlier one (RestoreWait).
+	RecentSheds []time.Time
 	// MetricsUnavailable is set when the quota's state is only held (QuotaPlan.Reason is
 	// breakwaterv1alpha1.ReasonMetricsUnavailable): nobody is shed or restored on a state that was not measured.
 	MetricsUnavailable bool
@@ -69,9 +69,12 @@ type ScalePlan struct {
 	// Apply is false in shadow mode: actions are recorded, not carried out.
 	Apply bool
 	// Shed are the workloads shed once the actions are applied (for status.shedWorkloads), sorted.
-	Shed    []string
-	Reason  string
-	Message string
+	Shed []string
+	// RecentSheds is the new status.recentSheds: the input's, with Now added when this plan starts
+	// a shed cycle (it sheds while no workload was shed) and is applied.
+	RecentSheds []time.Time
+	Reason      string
+	Message     string
 }
 
 // Scale decides which workloads to shed or restore for the quota's state.
@@ -79,7 +82,7 @@ func Scale(in ScaleInput) ScalePlan {
 	if in.Cooldown <= 0 {
 		in.Cooldown = DefaultScaleCooldown
 	}
-	s := scaler{in: in, ws: slices.Clone(in.Workloads)}
+	s := scaler{in: in, ws: slices.Clone(in.Workloads), restoreWait: max(in.Cooldown, RestoreWait(in.RecentSheds, in.Now, in.Cooldown))}
 	slices.SortFunc(s.ws, func(a, b WorkloadInput) int { return strings.Compare(a.Name, b.Name) })
 
 	// A shed workload that became critical is restored whatever the state: critical ones are
@@ -121,13 +124,13 @@ func Scale(in ScaleInput) ScalePlan {
 	default: // Normal
 		switch {
 		case len(s.shed()) == 0:
-		case age < max(in.Cooldown, in.RestoreWait):
-			wait = fmt.Sprintf("Shed workloads are restored once the quota has been Normal for %s.", max(in.Cooldown, in.RestoreWait))
-			if in.RestoreWait > in.Cooldown {
+		case age < s.restoreWait:
+			wait = fmt.Sprintf("Shed workloads are restored once the quota has been Normal for %s.", s.restoreWait)
+			if s.restoreWait > in.Cooldown {
 				wait += " The wait is doubled for each shed cycle of the last 24 hours, so that demand that comes back with the workloads does not flap them."
 			}
 		default:
-			why := fmt.Sprintf("the quota has been Normal for at least %s", max(in.Cooldown, in.RestoreWait))
+			why := fmt.Sprintf("the quota has been Normal for at least %s", s.restoreWait)
 			// Reverse order of shedding: standard first, sheddable after a further cooldown.
 			s.restoreClass(breakwaterv1alpha1.CriticalityStandard, breakwaterv1alpha1.ReasonRestored, why)
 			if !s.isShed(breakwaterv1alpha1.CriticalityStandard) && s.settled(breakwaterv1alpha1.CriticalityStandard) {
@@ -154,9 +157,10 @@ func Scale(in ScaleInput) ScalePlan {
 }
 
 type scaler struct {
-	in      ScaleInput
-	ws      []WorkloadInput
-	actions []ScaleAction
+	in          ScaleInput
+	ws          []WorkloadInput
+	actions     []ScaleAction
+	restoreWait time.Duration // how long the quota must be Normal before the first restore
 }
 
 func class(w WorkloadInput) breakwaterv1alpha1.Criticality {
@@ -275,5 +279,9 @@ func (s *scaler) summary() string {
 }
 
 func (s *scaler) plan(reason, msg string) ScalePlan {
-	return ScalePlan{Actions: s.actions, Apply: len(s.actions) > 0 && !s.in.Shadow, Shed: s.shed(), Reason: reason, Message: msg}
+	p := ScalePlan{Actions: s.actions, Apply: len(s.actions) > 0 && !s.in.Shadow, Shed: s.shed(), Reason: reason, Message: msg}
+	shedBefore := slices.ContainsFunc(s.in.Workloads, func(w WorkloadInput) bool { return w.Remembered != nil })
+	sheds := slices.ContainsFunc(s.actions, func(a ScaleAction) bool { return !a.Restore })
+	p.RecentSheds = RecordShedCycle(s.in.RecentSheds, s.in.Now, p.Apply && sheds && !shedBefore)
+	return p
 }

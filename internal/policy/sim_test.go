@@ -644,21 +644,18 @@ func simulateSustained(t *testing.T, seed uint64, rule bool) sustainedRun {
 		state, since = q.State, q.Since
 		in := ScaleInput{Now: now, State: state, StateSince: since, Cooldown: cooldown}
 		if rule {
-			in.RestoreWait = RestoreWait(sheds, now, cooldown)
+			in.RecentSheds = sheds
 		}
-		shedBefore := false
 		for _, w := range ws {
 			in.Workloads = append(in.Workloads, w.WorkloadInput)
-			shedBefore = shedBefore || w.Remembered != nil
 		}
 		plan := Scale(in)
 		checkScaleStep(t, now, in, plan)
-		starts := !shedBefore && slices.ContainsFunc(plan.Actions, func(a ScaleAction) bool { return !a.Restore })
-		sheds = RecordShedCycle(sheds, now, starts)
-		if starts {
+		if starts := len(plan.RecentSheds) > 0 && plan.RecentSheds[len(plan.RecentSheds)-1].Equal(now); starts {
 			run.cycles++
 			perHour[int(now.Sub(noon)/time.Hour)]++
 		}
+		sheds = plan.RecentSheds
 		for _, a := range plan.Actions {
 			w := ws[slices.IndexFunc(ws, func(w *simWorkload) bool { return w.Name == a.Workload })]
 			w.Replicas, w.Remembered, w.LastAction = a.To, a.Remember, now

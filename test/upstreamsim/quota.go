@@ -37,14 +37,22 @@ type quotaEntry struct {
 	tokens int64
 }
 
-// reserve books tokens at now, or reports which limit refused them.
-func (l *quotaLedger) reserve(now time.Time, tokens int64) (*quotaEntry, string) {
+// reserve books a request at now: its input tokens plus its max output tokens (maxOut, else the
+// quota's MaxOutputTokens, else defaultOut), or reports which limit refused it.
+func (l *quotaLedger) reserve(now time.Time, in, maxOut, defaultOut int) (*quotaEntry, string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	q := l.quota
 	if q.TokensPerMinute <= 0 && q.RequestsPerMinute <= 0 {
 		return nil, ""
 	}
+	if maxOut <= 0 {
+		maxOut = q.MaxOutputTokens
+	}
+	if maxOut <= 0 {
+		maxOut = defaultOut
+	}
+	tokens := int64(in + maxOut)
 	keep := l.entries[:0]
 	var used int64
 	for _, e := range l.entries {
@@ -100,16 +108,7 @@ func (c *call) reserveQuota() bool {
 	case kindOpenSearch, kindGenericSearch:
 		return true
 	}
-	maxOut := c.req.maxTokens
-	if maxOut <= 0 {
-		c.s.ledger.mu.Lock()
-		maxOut = c.s.ledger.quota.MaxOutputTokens
-		c.s.ledger.mu.Unlock()
-	}
-	if maxOut <= 0 {
-		maxOut = c.s.opts.OutputTokens
-	}
-	e, refused := c.s.ledger.reserve(c.s.now(), int64(inputTokens(c.req.promptBytes)+maxOut))
+	e, refused := c.s.ledger.reserve(c.s.now(), inputTokens(c.req.promptBytes), c.req.maxTokens, c.s.opts.OutputTokens)
 	if refused != "" {
 		c.s.update(func(st *Stats) { st.Throttled++; st.QuotaThrottled++ })
 		c.s.writeError(c.w, c.route.proto, http.StatusTooManyRequests, refused)
