@@ -13,8 +13,14 @@
 // the hard limit minus that reserve, sheddable ones up to the shed limit minus that reserve. So
 // critical traffic always finds at least the reserve, whatever the other classes did.
 //
-// TODO(#12): learned limit (AIMD on provider throttles), the breaker and local fallback share, the
-// guard hook, guardconfig/render, the TokenQuota fields and the end-to-end tests are not built yet.
+// Learned limit: when a provider throttles a request the store admitted, the account's real limit
+// is below the configured one (the quota is shared outside the cluster). The quota's learned share
+// of its limits then drops to 85 % of the lower of the share and the fleet's usage in the window,
+// at most once per 5 s, and climbs back by 3 % of the limit per minute (AIMD), for every guard at
+// once since it lives in the store.
+//
+// The Admitter wraps the store for the guard: a per-call timeout and a breaker on the store, and
+// while the store is unavailable a local share of every limit (see local.go).
 package admission
 
 import (
@@ -36,6 +42,17 @@ const (
 	Sheddable Class = 2
 )
 
+// Enforcement is where a quota is enforced.
+type Enforcement string
+
+// Enforcement values.
+const (
+	// Shared: against the store, across every guard; each guard's local share while it is away.
+	Shared Enforcement = "shared"
+	// Local: each guard enforces its local share only.
+	Local Enforcement = "local"
+)
+
 // Quota is one budget a request counts against.
 type Quota struct {
 	// Key names the quota in the store, e.g. "team-a/bedrock-tpm".
@@ -46,9 +63,27 @@ type Quota struct {
 	TokensPerMinute, RequestsPerMinute int64
 	// ShedPercent, HardPercent and CriticalReservePercent are shares of the limits.
 	ShedPercent, HardPercent, CriticalReservePercent int64
+	// Enforcement is shared (the default) or local.
+	Enforcement Enforcement
+	// Guards is the number of guards the quota covers (at least 1): a guard's local share is
+	// 1/Guards of each limit.
+	Guards int64
 }
 
 func (q Quota) redisKey() string { return "bw:adm:{" + q.Namespace + "}:" + q.Key }
+
+// Learning: a throttle keeps this share of the lower of the learned share and the used share, at
+// most once per cooldown, never below the floor; the share climbs back at the recovery rate.
+const (
+	FullShare             = 1_000_000 // shares are in millionths
+	throttleKeepPercent   = 85
+	throttleCooldown      = 5 * time.Second
+	shareFloor            = FullShare / 20
+	recoveryPpmPerSecond  = FullShare * 3 / 100 / 60
+	windowSeconds         = 61
+	windowDuration        = 60 * time.Second
+	defaultReservePercent = 10
+)
 
 // Refusal reasons.
 const (
@@ -63,6 +98,9 @@ type Decision struct {
 	Reason, Quota string
 	// Slot is the window slot the reservation went into; Settle needs it.
 	Slot int64
+	// Shares are each quota's learned share of its limits in millionths (FullShare: none learned),
+	// Used the tokens each quota's window holds, this reservation included.
+	Shares, Used []int64
 }
 
 //go:embed reserve.lua
@@ -71,9 +109,13 @@ var reserveSrc string
 //go:embed settle.lua
 var settleSrc string
 
+//go:embed throttle.lua
+var throttleSrc string
+
 var (
-	reserveScript = redis.NewScript(reserveSrc)
-	settleScript  = redis.NewScript(settleSrc)
+	reserveScript  = redis.NewScript(reserveSrc)
+	settleScript   = redis.NewScript(settleSrc)
+	throttleScript = redis.NewScript(throttleSrc)
 )
 
 // Store reserves and settles against Redis.
@@ -95,11 +137,23 @@ func NewStore(client redis.UniversalClient, timeout time.Duration, now func() ti
 // Reserve takes tokens (the estimated input plus the output clamp) and one request from every
 // quota, or nothing when one of them refuses.
 func (s *Store) Reserve(ctx context.Context, class Class, tokens int64, quotas []Quota) (Decision, error) {
+	return s.reserve(ctx, class, tokens, 0, quotas)
+}
+
+// Add takes tokens and requests from every quota without checking: spend a guard admitted on its
+// own share while the store was unavailable, so that the window holds it when the store returns.
+func (s *Store) Add(ctx context.Context, tokens, requests int64, quotas []Quota) error {
+	_, err := s.reserve(ctx, Standard, tokens, max(requests, 1), quotas)
+	return err
+}
+
+func (s *Store) reserve(ctx context.Context, class Class, tokens, force int64, quotas []Quota) (Decision, error) {
 	keys := make([]string, len(quotas))
-	args := []any{s.now().UnixMilli(), int(class), tokens}
+	args := []any{s.now().UnixMilli(), int(class), tokens, force}
 	for i, q := range quotas {
 		keys[i] = q.redisKey()
-		args = append(args, q.TokensPerMinute, q.RequestsPerMinute, q.ShedPercent, q.HardPercent, q.CriticalReservePercent)
+		args = append(args, q.TokensPerMinute, q.RequestsPerMinute, q.ShedPercent, q.HardPercent, q.CriticalReservePercent,
+			recoveryPpmPerSecond)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -107,7 +161,14 @@ func (s *Store) Reserve(ctx context.Context, class Class, tokens int64, quotas [
 	if err != nil {
 		return Decision{}, fmt.Errorf("admission reserve: %w", err)
 	}
+	if len(res) != 4+2*len(quotas) {
+		return Decision{}, fmt.Errorf("admission reserve: %d values in the reply, want %d", len(res), 4+2*len(quotas))
+	}
 	d := Decision{Admitted: res[0] == 1, Slot: res[1]}
+	for i := range quotas {
+		d.Shares = append(d.Shares, res[4+2*i])
+		d.Used = append(d.Used, res[5+2*i])
+	}
 	if !d.Admitted {
 		d.Quota = quotas[res[2]-1].Key
 		d.Reason = ReasonExhausted
@@ -135,4 +196,22 @@ func (s *Store) Settle(ctx context.Context, d Decision, class Class, reserved, a
 		return fmt.Errorf("admission settle: %w", err)
 	}
 	return nil
+}
+
+// Throttled lowers the learned share of every quota after a provider throttled a request they
+// admitted, and returns the shares after the call.
+func (s *Store) Throttled(ctx context.Context, quotas []Quota) ([]int64, error) {
+	keys := make([]string, len(quotas))
+	args := []any{s.now().UnixMilli(), throttleKeepPercent, throttleCooldown.Milliseconds(), shareFloor}
+	for i, q := range quotas {
+		keys[i] = q.redisKey()
+		args = append(args, q.TokensPerMinute, q.RequestsPerMinute, recoveryPpmPerSecond)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	res, err := throttleScript.Run(ctx, s.client, keys, args...).Int64Slice()
+	if err != nil {
+		return nil, fmt.Errorf("admission throttle: %w", err)
+	}
+	return res, nil
 }

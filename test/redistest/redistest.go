@@ -1,8 +1,10 @@
 // Package redistest starts a real Redis server (Debian's redis-server, through hack/redis.sh) on a
-// free loopback port for the tests of fleet-wide admission.
+// free loopback port for the tests of fleet-wide admission, and stops and restarts it on the same
+// port for the tests of store failure.
 package redistest
 
 import (
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -16,38 +18,67 @@ func Binary() (string, error) {
 	return testenv.Tool("REDIS_SERVER", "redis-server", "redis.sh")
 }
 
+// Server is a running (or stopped) redis-server.
+type Server struct {
+	// Addr is host:port, the same across restarts.
+	Addr string
+	bin  string
+	g    *localproc.Group
+	p    *localproc.Proc
+	runs int
+}
+
 // Start runs redis-server without persistence on a free loopback port, stopped when t ends, and
 // returns its address once it accepts connections.
 func Start(t testing.TB) string {
+	t.Helper()
+	return StartServer(t).Addr
+}
+
+// StartServer is Start returning the server, to stop and restart it.
+func StartServer(t testing.TB) *Server {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &localproc.Group{LogDir: t.TempDir()}
-	t.Cleanup(func() { g.StopAll(5 * time.Second) })
+	s := &Server{bin: bin, g: &localproc.Group{LogDir: t.TempDir()}}
+	t.Cleanup(func() { s.g.StopAll(5 * time.Second) })
 	for try := 0; try < 5; try++ {
-		addr, err := localproc.FreeAddr()
-		if err != nil {
+		if s.Addr, err = localproc.FreeAddr(); err != nil {
 			t.Fatal(err)
 		}
-		_, port, _ := net.SplitHostPort(addr)
-		p, err := g.Start("redis-"+port, nil, bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-		if err != nil {
-			t.Fatal(err)
+		if err = s.Restart(); err == nil {
+			return s
 		}
-		for i := 0; i < 100; i++ {
-			if c, err := net.Dial("tcp", addr); err == nil {
-				c.Close()
-				return addr
-			}
-			if p.Alive() != nil {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		p.Stop(time.Second)
 	}
-	t.Fatal("redis-server did not start on a free port")
-	return ""
+	t.Fatalf("redis-server did not start on a free port: %v", err)
+	return nil
+}
+
+// Kill stops the server at once (SIGKILL after no grace), as a crashed or partitioned store.
+func (s *Server) Kill() { s.p.Stop(0) }
+
+// Restart starts the server again on its address, empty, and waits until it accepts connections.
+func (s *Server) Restart() error {
+	_, port, _ := net.SplitHostPort(s.Addr)
+	s.runs++
+	p, err := s.g.Start(fmt.Sprintf("redis-%s-%d", port, s.runs), nil, s.bin,
+		"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err != nil {
+		return err
+	}
+	s.p = p
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", s.Addr); err == nil {
+			c.Close()
+			return nil
+		}
+		if err := p.Alive(); err != nil {
+			return fmt.Errorf("redis-server exited: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.Stop(time.Second)
+	return fmt.Errorf("redis-server not accepting connections on %s", s.Addr)
 }
