@@ -17,6 +17,8 @@ const (
 	ReasonNotReady             = "not_ready"
 	ReasonQuotaExhausted       = "quota_exhausted"
 	ReasonQuotaShed            = "quota_shed"
+	ReasonAdmissionExhausted   = "admission_exhausted"
+	ReasonAdmissionShed        = "admission_shed"
 	ReasonCircuitOpen          = "circuit_open"
 	ReasonNoHealthyTarget      = "no_healthy_target"
 	ReasonUpstreamTimeout      = "upstream_timeout"
@@ -49,7 +51,7 @@ const (
 // which do not read HeaderShouldRetry, retry throttles anyway; each retry is refused at once,
 // without an upstream call). Client errors are listed so the answer says it, not only the status.
 var noRetry = map[string]bool{
-	ReasonQuotaShed: true, ReasonQuotaExhausted: true, ReasonRetryBudgetExhausted: true,
+	ReasonQuotaShed: true, ReasonQuotaExhausted: true, ReasonAdmissionShed: true, ReasonRetryBudgetExhausted: true,
 	ReasonRequestTooLarge: true, ReasonPromptTooLarge: true, ReasonInvalidRequest: true,
 	ReasonUnknownRoute: true, ReasonProtocolMismatch: true,
 }

@@ -53,6 +53,10 @@ func TestLimitsAndQuotaFailFast(t *testing.T) {
 		{"quota exhausted for a standard workload", func(c *guardconfig.Config) {
 			c.Quota.State = guardconfig.QuotaExhausted
 		}, "/m/claude/model/x/converse", converseBody, 429, guard.ReasonQuotaExhausted, "ThrottlingException"},
+		{"admission: a sheddable workload above the quota's shed threshold", func(c *guardconfig.Config) {
+			c.Workload.Criticality = guardconfig.Sheddable
+			c.Admission.Quotas = []guardconfig.AdmissionQuota{{Namespace: "shop", Name: "tpm", Endpoints: []string{"claude"}, TokensPerMinute: 110}}
+		}, "/m/claude/model/x/converse", converseBody, 429, guard.ReasonAdmissionShed, "ThrottlingException"},
 		{"local token allowance used up", func(c *guardconfig.Config) {
 			c.Quota.TokensPerMinute = 50 // below the estimate plus the clamp of 100 output tokens
 		}, "/m/gpt/v1/chat/completions", chatBody, 429, guard.ReasonQuotaExhausted, "quota_exhausted"},

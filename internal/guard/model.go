@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/breakwater-dev/breakwater/internal/admission"
 	"github.com/breakwater-dev/breakwater/internal/guard/breaker"
 	"github.com/breakwater-dev/breakwater/internal/guard/inspect"
 	"github.com/breakwater-dev/breakwater/internal/guard/provider"
@@ -42,6 +43,7 @@ type exchange struct {
 	in, out     int64
 	usageSeen   bool
 	streamError bool
+	throttled   bool // an upstream attempt answered 429: the provider's quota is below ours
 	outcome     string
 	reason      string
 }
@@ -125,10 +127,35 @@ func (g *Guard) serveModel(w http.ResponseWriter, r *http.Request, st *state, ep
 		}
 	}
 
+	var ticket admission.Ticket
+	if len(ep.quotas) > 0 {
+		var ok bool
+		if ticket, ok = g.admit(r.Context(), x, info.PromptTokens+info.MaxTokens); !ok {
+			if st.bucket != nil {
+				st.bucket.Settle(reserved, 0)
+			}
+			return
+		}
+	}
+
 	ctx, cancel := context.WithTimeout(r.Context(), ep.cfg.Timeouts.Request.D())
 	defer cancel()
 	ep.policy.budget.Request()
 	g.attempts(ctx, x)
+
+	if len(ep.quotas) > 0 {
+		actual := info.PromptTokens + info.MaxTokens
+		switch {
+		case x.usageSeen:
+			actual = x.in + x.out
+		case !x.answered:
+			actual = 0
+		}
+		st.admitter.Settle(ticket, actual, x.attempt > 0)
+		if x.throttled {
+			st.admitter.Throttled(ticket)
+		}
+	}
 
 	if st.bucket != nil {
 		actual := reserved
@@ -185,6 +212,9 @@ func (g *Guard) attempts(ctx context.Context, x *exchange) {
 			x.target = t
 			res := g.attempt(ctx, x, t)
 			t.series.attemptsTotal(attemptOutcome(res)).Inc()
+			if res.status == http.StatusTooManyRequests {
+				x.throttled = true
+			}
 			if res.done {
 				x.outcome, x.reason = res.outcome, res.reason
 			} else {

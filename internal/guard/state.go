@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/breakwater-dev/breakwater/internal/admission"
 	"github.com/breakwater-dev/breakwater/internal/guard/breaker"
 	"github.com/breakwater-dev/breakwater/internal/guard/provider"
 	"github.com/breakwater-dev/breakwater/internal/guard/provider/registry"
@@ -22,7 +23,8 @@ func defaultRand() float64 { return rand.Float64() }
 type state struct {
 	criticality guardconfig.Criticality
 	quota       guardconfig.Quota
-	bucket      *quota.Bucket // nil: no local allowance
+	bucket      *quota.Bucket       // nil: no local allowance
+	admitter    *admission.Admitter // nil: no admission quotas
 	endpoints   map[string]*endpoint
 	backends    map[string]*backend
 }
@@ -34,7 +36,8 @@ type endpoint struct {
 	totalWeight int
 	fallback    []*target // weight 0: only after the weighted ones
 	policy      retryPolicy
-	series      *series // of requests that reached no target (target "")
+	series      *series           // of requests that reached no target (target "")
+	quotas      []admission.Quota // fleet-wide admission quotas covering this endpoint
 }
 
 // soonestProbe is how long until the first of the endpoint's open breakers lets a probe through.
@@ -76,10 +79,11 @@ type backend struct {
 // endpoint/target, the quota bucket and retrieval caches. Keyed with their settings so a changed
 // policy starts fresh while an unchanged one (the common case: a weight shift) carries over.
 type protections struct {
-	breakers map[string]sharedBreaker
-	budgets  map[string]sharedBudget
-	caches   map[string]*answerCache
-	bucket   *quota.Bucket
+	breakers  map[string]sharedBreaker
+	budgets   map[string]sharedBudget
+	caches    map[string]*answerCache
+	bucket    *quota.Bucket
+	admission *admissionRuntime
 }
 
 type sharedBreaker struct {
@@ -99,8 +103,12 @@ func newProtections() *protections {
 	return &protections{breakers: map[string]sharedBreaker{}, budgets: map[string]sharedBudget{}, caches: map[string]*answerCache{}}
 }
 
-// retire drops the circuit-state series of breakers that the next config no longer has.
+// retire drops the circuit-state series of breakers that the next config no longer has, and
+// closes a replaced admitter once the requests that started on it are done.
 func (p *protections) retire(next *protections, m *metrics.Metrics) {
+	if old := p.admission; old != nil && old != next.admission {
+		time.AfterFunc(retireAfter, old.close)
+	}
 	for key, old := range p.breakers {
 		if _, ok := next.breakers[key]; !ok {
 			m.CircuitState.DeleteLabelValues(old.endpoint, old.name)
@@ -153,6 +161,16 @@ func (g *Guard) compile(c *guardconfig.Config) (*state, *protections, error) {
 			}
 		}
 		st.endpoints[ec.Name] = ep
+	}
+	if len(c.Admission.Quotas) > 0 {
+		rt, err := g.admissionFor(prev.admission, c.Admission.Store)
+		if err != nil {
+			return nil, nil, err
+		}
+		next.admission, st.admitter = rt, rt.admitter
+		for name, qs := range admissionQuotas(c.Admission) {
+			st.endpoints[name].quotas = qs
+		}
 	}
 	for i, bc := range c.RetrievalBackends {
 		base, err := url.Parse(strings.TrimRight(bc.URL, "/"))

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/url"
 	"regexp"
 	"strings"
@@ -39,6 +40,74 @@ type Config struct {
 	RetrievalBackends []RetrievalBackend `json:"retrievalBackends,omitempty"`
 	// quota is the local token allowance and the quota state handed down by the manager.
 	Quota Quota `json:"quota,omitzero"`
+	// admission is fleet-wide admission: the TokenQuotas every request reserves against, across
+	// every guard they cover, and the store they share.
+	Admission Admission `json:"admission,omitzero"`
+}
+
+// Admission is fleet-wide admission (docs/tokenquota.md, "Admission at the request").
+type Admission struct {
+	// store is the shared Redis (standalone, Sentinel or Cluster). Absent: every quota is
+	// enforced locally, each guard on its share.
+	Store *AdmissionStore `json:"store,omitempty"`
+	// quotas this workload's requests count against.
+	Quotas []AdmissionQuota `json:"quotas,omitempty"`
+}
+
+// AdmissionStore is how a guard reaches the Redis that holds the shared budgets.
+type AdmissionStore struct {
+	// addresses are host:port: one for a standalone server or a cluster's configuration endpoint,
+	// several for Redis Cluster seeds or Sentinels. Required.
+	Addresses []string `json:"addresses"`
+	// masterName selects Sentinel: the name of the monitored master.
+	MasterName string `json:"masterName,omitempty"`
+	// username for Redis 6 ACLs (AUTH username password); empty: the default user.
+	Username string `json:"username,omitempty"`
+	// passwordFile is a mounted Secret key holding the password (AUTH); empty: no AUTH.
+	PasswordFile string `json:"passwordFile,omitempty"`
+	// tls connects with TLS (ElastiCache in-transit encryption).
+	TLS bool `json:"tls,omitempty"`
+	// caFile is a PEM bundle to verify the server with; empty: the system roots. Needs tls.
+	CAFile string `json:"caFile,omitempty"`
+	// serverName overrides the name verified in the server's certificate. Needs tls.
+	ServerName string `json:"serverName,omitempty"`
+	// timeout bounds each call on the request path; past it the guard enforces its local share.
+	// Default 10ms.
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// Enforcement is where an admission quota is enforced.
+type Enforcement string
+
+// Enforcement values.
+const (
+	EnforcementShared Enforcement = "shared"
+	EnforcementLocal  Enforcement = "local"
+)
+
+// AdmissionQuota is one TokenQuota as the guard enforces it at the request.
+type AdmissionQuota struct {
+	// namespace and name of the TokenQuota. Required: they name its budget in the store.
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// endpoints are the names of this config's endpoints the quota covers. Required.
+	Endpoints []string `json:"endpoints"`
+	// enforcement: shared (in the store; each guard's local share while it is unavailable) or
+	// local (each guard's local share only). Default shared when a store is configured, else local.
+	Enforcement Enforcement `json:"enforcement,omitempty"`
+	// tokensPerMinute and requestsPerMinute are the limits over any 60 s; 0 is no limit of that
+	// kind, and at least one is required.
+	TokensPerMinute   int64 `json:"tokensPerMinute,omitempty"`
+	RequestsPerMinute int64 `json:"requestsPerMinute,omitempty"`
+	// shedPercent, hardPercent and criticalReservePercent are shares of the limits: sheddable
+	// requests pass below shed minus the unused critical reserve, standard below hard minus it,
+	// critical below hard. Defaults 90, 100 and 10.
+	ShedPercent            int64 `json:"shedPercent,omitempty"`
+	HardPercent            int64 `json:"hardPercent,omitempty"`
+	CriticalReservePercent int64 `json:"criticalReservePercent,omitempty"`
+	// guards is the number of guards the quota covers across the fleet, for the local share
+	// (limit / guards). Default 1.
+	Guards int64 `json:"guards,omitempty"`
 }
 
 // Criticality decides who is refused first when a quota runs short.
@@ -274,6 +343,10 @@ const (
 	DefaultHalfOpenProbes      = 1
 	DefaultRetrievalTimeout    = 5 * time.Second
 	DefaultMaxResponseBytes    = 10 << 20
+	DefaultAdmissionTimeout    = 10 * time.Millisecond
+	DefaultShedPercent         = 90
+	DefaultHardPercent         = 100
+	DefaultCriticalReserve     = 10
 )
 
 // Parse decodes a document strictly (unknown fields and trailing data are errors), checks its
@@ -329,6 +402,30 @@ func (c *Config) Default() {
 	}
 	if c.Quota.State == "" {
 		c.Quota.State = QuotaNormal
+	}
+	if st := c.Admission.Store; st != nil {
+		defaultDuration(&st.Timeout, DefaultAdmissionTimeout)
+	}
+	for i := range c.Admission.Quotas {
+		q := &c.Admission.Quotas[i]
+		if q.Enforcement == "" {
+			q.Enforcement = EnforcementLocal
+			if c.Admission.Store != nil {
+				q.Enforcement = EnforcementShared
+			}
+		}
+		if q.ShedPercent == 0 {
+			q.ShedPercent = DefaultShedPercent
+		}
+		if q.HardPercent == 0 {
+			q.HardPercent = DefaultHardPercent
+		}
+		if q.CriticalReservePercent == 0 {
+			q.CriticalReservePercent = DefaultCriticalReserve
+		}
+		if q.Guards == 0 {
+			q.Guards = 1
+		}
 	}
 }
 
@@ -413,6 +510,7 @@ func (c *Config) Validate() error {
 		names[e.Name] = true
 		e.validate(&p, path)
 	}
+	endpointNames := names
 	names = map[string]bool{}
 	for i, b := range c.RetrievalBackends {
 		path := fmt.Sprintf("retrievalBackends[%d]", i)
@@ -434,7 +532,70 @@ func (c *Config) Validate() error {
 	if c.Quota.OutputTokenClamp < 0 {
 		p.add("quota.outputTokenClamp", "must not be negative")
 	}
+	c.Admission.validate(&p, endpointNames)
 	return errors.Join(p...)
+}
+
+func (a *Admission) validate(p *problems, endpoints map[string]bool) {
+	if st := a.Store; st != nil {
+		if len(st.Addresses) == 0 {
+			p.add("admission.store.addresses", "at least one host:port is required")
+		}
+		for i, addr := range st.Addresses {
+			if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+				p.add(fmt.Sprintf("admission.store.addresses[%d]", i), "must be host:port, got %q", addr)
+			}
+		}
+		if !st.TLS && (st.CAFile != "" || st.ServerName != "") {
+			p.add("admission.store.tls", "must be true when caFile or serverName is set")
+		}
+		if st.Timeout.D() <= 0 {
+			p.add("admission.store.timeout", "must be positive")
+		}
+	}
+	seen := map[string]bool{}
+	for i, q := range a.Quotas {
+		path := fmt.Sprintf("admission.quotas[%d]", i)
+		if q.Namespace == "" || q.Name == "" {
+			p.add(path, "namespace and name are required")
+		}
+		if seen[q.Namespace+"/"+q.Name] {
+			p.add(path, "duplicate quota %s/%s", q.Namespace, q.Name)
+		}
+		seen[q.Namespace+"/"+q.Name] = true
+		if len(q.Endpoints) == 0 {
+			p.add(path+".endpoints", "at least one endpoint is required")
+		}
+		for j, e := range q.Endpoints {
+			if !endpoints[e] {
+				p.add(fmt.Sprintf("%s.endpoints[%d]", path, j), "no endpoint %q in this config", e)
+			}
+		}
+		switch q.Enforcement {
+		case EnforcementLocal:
+		case EnforcementShared:
+			if a.Store == nil {
+				p.add(path+".enforcement", "shared needs admission.store")
+			}
+		default:
+			p.add(path+".enforcement", "must be shared or local, got %q", q.Enforcement)
+		}
+		if q.TokensPerMinute < 0 || q.RequestsPerMinute < 0 {
+			p.add(path, "tokensPerMinute and requestsPerMinute must not be negative")
+		}
+		if q.TokensPerMinute == 0 && q.RequestsPerMinute == 0 {
+			p.add(path, "at least one of tokensPerMinute and requestsPerMinute is required")
+		}
+		if q.ShedPercent < 1 || q.ShedPercent > q.HardPercent || q.HardPercent > 100 {
+			p.add(path, "want 1 <= shedPercent <= hardPercent <= 100, got %d and %d", q.ShedPercent, q.HardPercent)
+		}
+		if q.CriticalReservePercent < 0 || q.CriticalReservePercent > 100 {
+			p.add(path+".criticalReservePercent", "must be 0 to 100, got %d", q.CriticalReservePercent)
+		}
+		if q.Guards < 1 {
+			p.add(path+".guards", "must be at least 1")
+		}
+	}
 }
 
 func validateName(p *problems, path, name string) {

@@ -181,6 +181,34 @@ func TestValidate(t *testing.T) {
 				"quota.tokensPerMinute: must not be negative",
 			},
 		},
+		{
+			name: "admission",
+			modify: func(c *Config) {
+				c.Admission = Admission{
+					Store: &AdmissionStore{Addresses: []string{"redis:6379", "redis"}, CAFile: "/ca.pem"},
+					Quotas: []AdmissionQuota{
+						{Namespace: "ns", Name: "tpm", Endpoints: []string{"chat", "embed"}, TokensPerMinute: 1000, ShedPercent: 95, HardPercent: 90},
+						{Namespace: "ns", Name: "tpm", Endpoints: []string{"chat"}, Enforcement: "global"},
+					},
+				}
+			},
+			want: []string{
+				`admission.store.addresses[1]: must be host:port, got "redis"`,
+				"admission.store.tls: must be true when caFile or serverName is set",
+				`admission.quotas[0].endpoints[1]: no endpoint "embed" in this config`,
+				"admission.quotas[0]: want 1 <= shedPercent <= hardPercent <= 100, got 95 and 90",
+				"admission.quotas[1]: duplicate quota ns/tpm",
+				`admission.quotas[1].enforcement: must be shared or local, got "global"`,
+				"admission.quotas[1]: at least one of tokensPerMinute and requestsPerMinute is required",
+			},
+		},
+		{
+			name: "shared admission without a store",
+			modify: func(c *Config) {
+				c.Admission.Quotas = []AdmissionQuota{{Namespace: "ns", Name: "rpm", Endpoints: []string{"chat"}, Enforcement: EnforcementShared, RequestsPerMinute: 10}}
+			},
+			want: []string{"admission.quotas[0].enforcement: shared needs admission.store"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -39,6 +39,21 @@ const (
 	NameConfigLastReloadSuccessTimestampSeconds = "breakwater_guard_config_last_reload_success_timestamp_seconds"
 	NameQuotaAvailableTokens                    = "breakwater_guard_quota_available_tokens"
 	NameInFlightRequests                        = "breakwater_guard_in_flight_requests"
+	NameAdmissionDecisionsTotal                 = "breakwater_guard_admission_decisions_total"
+	NameAdmissionStoreUp                        = "breakwater_guard_admission_store_up"
+	NameAdmissionStoreDurationSeconds           = "breakwater_guard_admission_store_duration_seconds"
+	NameAdmissionLearnedShareRatio              = "breakwater_guard_admission_learned_share_ratio"
+	NameAdmissionSettlesDroppedTotal            = "breakwater_guard_admission_settles_dropped_total"
+)
+
+// Label values of AdmissionDecisionsTotal.
+const (
+	LabelQuota            = "quota"
+	AdmissionModeShared   = "shared" // the store decided
+	AdmissionModeLocal    = "local"  // the guard decided on its local share
+	AdmissionAdmitted     = "admitted"
+	AdmissionRefusedShed  = "shed"
+	AdmissionRefusedLimit = "exhausted"
 )
 
 // Label names of the guard's metrics that the manager's queries read.
@@ -88,6 +103,12 @@ type Metrics struct {
 	ConfigLastReload  prometheus.Gauge
 	QuotaAvailable    prometheus.Gauge
 	InFlight          prometheus.Gauge
+
+	AdmissionDecisions      *prometheus.CounterVec
+	AdmissionStoreUp        prometheus.Gauge
+	AdmissionStoreDuration  *prometheus.HistogramVec
+	AdmissionLearnedShare   *prometheus.GaugeVec
+	AdmissionSettlesDropped prometheus.Counter
 }
 
 // Register creates the guard's metrics and registers them with reg. Use a registry of your own
@@ -186,8 +207,36 @@ func Register(reg prometheus.Registerer) *Metrics {
 			Help: "Requests being served by the guard now.",
 		}),
 	}
+	m.AdmissionDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: NameAdmissionDecisionsTotal,
+		Help: "Fleet-wide admission decisions. quota: namespace/name of the TokenQuota (for a refusal, the one that " +
+			"refused; an admission counts once per quota); mode: shared (the store decided) or local (the guard's share " +
+			"of the limit, for local enforcement or while the store is unavailable); result: admitted, shed (sheddable " +
+			"traffic above the shed threshold) or exhausted.",
+	}, []string{LabelQuota, "mode", "result"})
+	m.AdmissionStoreUp = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: NameAdmissionStoreUp,
+		Help: "1 while the admission store answers within its timeout, 0 while the guard enforces its local share " +
+			"(also 0 when no store is configured).",
+	})
+	m.AdmissionStoreDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    NameAdmissionStoreDurationSeconds,
+		Help:    "Seconds of each reservation's round trip to the admission store. result: ok or error (timeout included).",
+		Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1},
+	}, []string{"result"})
+	m.AdmissionLearnedShare = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: NameAdmissionLearnedShareRatio,
+		Help: "The learned share of a quota's configured limits, 0 to 1: below 1 after the provider throttled " +
+			"requests the quota admitted, climbing back by 0.03 a minute. quota: namespace/name of the TokenQuota.",
+	}, []string{LabelQuota})
+	m.AdmissionSettlesDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: NameAdmissionSettlesDroppedTotal,
+		Help: "Settles (or replays of locally admitted spend) the admission store never received; such a reservation " +
+			"stays at its estimate until it leaves the 60 s window.",
+	})
 	reg.MustRegister(m.TokenUsage, m.OperationDuration, m.TimeToFirstToken, m.RequestsTotal, m.RetriesTotal,
 		m.FallbacksTotal, m.AttemptsTotal, m.RejectionsTotal, m.CircuitState, m.TokensTotal, m.CostTotal, m.RetrievalDegraded,
-		m.DocumentsCapped, m.ConfigReloads, m.ConfigLastReload, m.QuotaAvailable, m.InFlight)
+		m.DocumentsCapped, m.ConfigReloads, m.ConfigLastReload, m.QuotaAvailable, m.InFlight,
+		m.AdmissionDecisions, m.AdmissionStoreUp, m.AdmissionStoreDuration, m.AdmissionLearnedShare, m.AdmissionSettlesDropped)
 	return m
 }

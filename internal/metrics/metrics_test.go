@@ -27,6 +27,9 @@ func TestRegisterTwiceAndLint(t *testing.T) {
 		m.RetrievalDegraded.WithLabelValues("b", "empty").Inc()
 		m.DocumentsCapped.WithLabelValues("b").Inc()
 		m.ConfigReloads.WithLabelValues("success").Inc()
+		m.AdmissionDecisions.WithLabelValues("ns/q", AdmissionModeShared, AdmissionAdmitted).Inc()
+		m.AdmissionStoreDuration.WithLabelValues("ok").Observe(0.001)
+		m.AdmissionLearnedShare.WithLabelValues("ns/q").Set(1)
 		problems, err := testutil.GatherAndLint(reg)
 		if err != nil {
 			t.Fatal(err)
@@ -38,8 +41,8 @@ func TestRegisterTwiceAndLint(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(mfs) != 16 {
-			t.Errorf("gathered %d metric families, want 16", len(mfs))
+		if len(mfs) != 21 {
+			t.Errorf("gathered %d metric families, want 21", len(mfs))
 		}
 		for _, mf := range mfs {
 			if !strings.HasPrefix(mf.GetName(), "gen_ai_") && !strings.HasPrefix(mf.GetName(), "breakwater_guard_") {
