@@ -23,6 +23,11 @@ package controllers
 // +kubebuilder:rbac:groups=breakwater.dev,resources=genaiworkloads/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch
 
+// With an admission store Secret, the GenAIWorkload reconciler copies it next to each workload
+// (<workload>-guard-admission) by server-side apply: create and patch only, so the manager can write
+// that copy but read no Secret outside its own namespace.
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=create;patch
+
 // The GenAIWorkload reconciler counts the pods the webhook injected (labelled breakwater.dev/workload;
 // the manager caches only those) and binds the guard's Role to their ServiceAccounts.
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch

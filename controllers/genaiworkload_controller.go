@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -50,6 +51,8 @@ const (
 type GenAIWorkloadReconciler struct {
 	client.Client
 	status statusWriter
+	// admission is the store the guards share quota budgets in; nil: none.
+	admission *admissionStore
 }
 
 // workloadRefs is what gathering found missing, and whose pods will read the config.
@@ -70,6 +73,9 @@ type workloadRefs struct {
 func (r *GenAIWorkloadReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	w := &breakwaterv1alpha1.GenAIWorkload{}
 	if err := r.Get(ctx, req.NamespacedName, w); err != nil {
+		if apierrors.IsNotFound(err) && r.admission != nil {
+			r.admission.forget(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, ignoreNotFound(err, "GenAIWorkload", req)
 	}
 	if !w.DeletionTimestamp.IsZero() {
@@ -81,6 +87,18 @@ func (r *GenAIWorkloadReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	in, refs, err := r.gather(ctx, w)
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if r.admission != nil {
+		// The guards reach the store with the Secret copied next to them, before the config
+		// naming its files arrives.
+		data, err := r.admission.secret(ctx, r.Client)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if err := r.admission.mirror(ctx, r.Client, w, data); err != nil {
+			return ctrl.Result{}, err
+		}
+		in.AdmissionStore = r.admission.guardStore(w.Name, data)
 	}
 	res, renderErr := render.Render(in)
 	if renderErr == nil {
@@ -373,7 +391,15 @@ func (r *GenAIWorkloadReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	workloadKey := func(kind string) func(client.Object) []string {
 		return func(o client.Object) []string { return []string{workloadRefKey(kind, o.GetName())} }
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.admission != nil && r.admission.opts.SecretName != "" {
+		// A rotated store password reaches every workload's copy.
+		b = b.Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.allWorkloads),
+			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+				return o.GetNamespace() == r.admission.opts.SecretNamespace && o.GetName() == r.admission.opts.SecretName
+			})))
+	}
+	return b.
 		For(&breakwaterv1alpha1.GenAIWorkload{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&corev1.ConfigMap{}).
 		Owns(&rbacv1.Role{}).
@@ -393,6 +419,20 @@ func (r *GenAIWorkloadReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controllerOptions).
 		Named("genaiworkload").
 		Complete(r)
+}
+
+// allWorkloads enqueues every GenAIWorkload.
+func (r *GenAIWorkloadReconciler) allWorkloads(ctx context.Context, _ client.Object) []reconcile.Request {
+	var list breakwaterv1alpha1.GenAIWorkloadList
+	if err := r.List(ctx, &list); err != nil {
+		log.FromContext(ctx).Error(err, "Listing the GenAIWorkloads to re-render after the admission store Secret changed")
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for _, w := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: w.Namespace, Name: w.Name}})
+	}
+	return out
 }
 
 // serviceAccountChanged passes a Deployment or StatefulSet update only when its pods'

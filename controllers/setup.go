@@ -24,14 +24,15 @@ func Setup(ctx context.Context, mgr ctrl.Manager, src Sources) error {
 	}
 	c := mgr.GetClient()
 	sw := statusWriter{client: c, recorder: mgr.GetEventRecorder(EventSource)}
+	store := newAdmissionStore(src.Admission)
 	reconcilers := []interface {
 		SetupWithManager(ctrl.Manager) error
 	}{
 		&ModelEndpointReconciler{Client: c, status: sw, sources: src},
 		&RetrievalBackendReconciler{Client: c, status: sw},
-		&TokenQuotaReconciler{Client: c, status: sw, sources: src},
+		&TokenQuotaReconciler{Client: c, status: sw, sources: src, admission: store},
 		&FailoverPolicyReconciler{Client: c, status: sw, sources: src},
-		&GenAIWorkloadReconciler{Client: c, status: sw},
+		&GenAIWorkloadReconciler{Client: c, status: sw, admission: store},
 	}
 	for _, r := range reconcilers {
 		if err := r.SetupWithManager(mgr); err != nil {

@@ -35,6 +35,8 @@ type Sources struct {
 	ScaleCooldown time.Duration
 	// Now is the clock the loops hand to internal/policy; nil means time.Now.
 	Now func() time.Time
+	// Admission is the store the guards share TokenQuota budgets in; zero: none.
+	Admission AdmissionStoreOptions
 	// ManagerMetrics records what the loops decide and do, and the sources' failures; nil records
 	// nothing. The manager passes managermetrics.Default().
 	ManagerMetrics *managermetrics.Metrics

@@ -32,6 +32,10 @@ type TokenQuotaReconciler struct {
 	// shadowPlans is the last shadow scale plan recorded per quota, so that its Event is recorded
 	// when the plan changes, not on every evaluation.
 	shadowPlans sync.Map // types.NamespacedName → string
+	// admission is the store the guards share budgets in; nil: none.
+	admission *admissionStore
+	// learnedAnnounced is the learned percent last announced in an Event, per quota.
+	learnedAnnounced sync.Map // types.NamespacedName → float64
 	// live reads from the API server, not the cache: the scaler guards every write with the
 	// resourceVersion it just read, and a cache that has not yet seen its previous write would
 	// make each step conflict (and a stale read of a workload's annotations would misreport it).
@@ -49,6 +53,7 @@ func (r *TokenQuotaReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		if apierrors.IsNotFound(err) {
 			m.ForgetQuota(req.Namespace, req.Name)
 			r.forgetShadowPlan(req.NamespacedName)
+			r.learnedAnnounced.Delete(req.NamespacedName)
 		}
 		return ctrl.Result{}, ignoreNotFound(err, "TokenQuota", req)
 	}
@@ -76,7 +81,11 @@ func (r *TokenQuotaReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	m.Decision(managermetrics.LoopTokenQuota, string(quotaPlan.State), quotaPlan.Reason)
 	applyQuotaPlan(q, quotaPlan, usage, limit, now)
 	shed, scaleErr := r.scaleWorkloads(ctx, q, quotaPlan, now)
-	setConditions(&q.Status.Conditions, q.Generation, append(quotaConditions(q, endpoints.missing, limit.condition), usage.condition)...)
+	conds := append(quotaConditions(q, endpoints.missing, limit.condition), usage.condition)
+	if c := r.observeAdmission(ctx, q, now); c != nil {
+		conds = append(conds, *c)
+	}
+	setConditions(&q.Status.Conditions, q.Generation, conds...)
 	if scaleErr == nil {
 		// Only a complete evaluation lists who is shed and stands for the spec's generation.
 		q.Status.ShedWorkloads, q.Status.ObservedGeneration = shed, q.Generation
@@ -97,6 +106,9 @@ func staticLimits(l breakwaterv1alpha1.QuotaLimits) []string {
 	var static []string
 	if l.TokensPerMinute != nil {
 		static = append(static, fmt.Sprintf("%d tokens/min", *l.TokensPerMinute))
+	}
+	if l.RequestsPerMinute != nil {
+		static = append(static, fmt.Sprintf("%d requests/min", *l.RequestsPerMinute))
 	}
 	if l.TokensPerDay != nil {
 		static = append(static, fmt.Sprintf("%d tokens/day", *l.TokensPerDay))

@@ -21,6 +21,9 @@ const (
 	// a FailoverPolicy serves its model in its region; traffic never moves onto a target it did not
 	// confirm while requireValidatedTargets is true.
 	ConditionTargetsValidated = "TargetsValidated"
+	// ConditionAdmissionStoreAvailable says whether the admission store answers: while it does
+	// not, every guard enforces its local share of a shared TokenQuota.
+	ConditionAdmissionStoreAvailable = "AdmissionStoreAvailable"
 )
 
 // Condition reasons, CamelCase, shared by the kinds of this package.
@@ -159,4 +162,14 @@ const (
 	// ReasonRestorePending: workloads are shed and wait for the quota to stay Normal for a cooldown
 	// (or for the previous restore step to settle).
 	ReasonRestorePending = "RestorePending"
+	// ReasonStoreAnswering: the admission store answered the manager's last read.
+	ReasonStoreAnswering = "StoreAnswering"
+	// ReasonStoreUnavailable: the admission store did not answer; guards enforce their local share.
+	ReasonStoreUnavailable = "StoreUnavailable"
+	// ReasonNoStore: the manager has no admission store; the quota is enforced locally or not at all.
+	ReasonNoStore = "NoStoreConfigured"
+	// ReasonLearnedLimitLowered and ReasonLearnedLimitRaised are Events: the provider throttled
+	// below the configured limits, or the learned limit climbed back, by more than 10 points.
+	ReasonLearnedLimitLowered = "LearnedLimitLowered"
+	ReasonLearnedLimitRaised  = "LearnedLimitRaised"
 )

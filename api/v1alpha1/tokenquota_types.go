@@ -21,7 +21,7 @@ const (
 )
 
 // TokenQuotaSpec declares a token and cost budget over some ModelEndpoints.
-// +kubebuilder:validation:XValidation:rule="has(self.serviceQuota) || has(self.limits.tokensPerMinute) || has(self.limits.tokensPerDay) || has(self.limits.costPerDay)",message="set at least one limit: limits.tokensPerMinute, limits.tokensPerDay, limits.costPerDay or serviceQuota"
+// +kubebuilder:validation:XValidation:rule="has(self.serviceQuota) || has(self.limits.tokensPerMinute) || has(self.limits.requestsPerMinute) || has(self.limits.tokensPerDay) || has(self.limits.costPerDay)",message="set at least one limit: limits.tokensPerMinute, limits.requestsPerMinute, limits.tokensPerDay, limits.costPerDay or serviceQuota"
 // +kubebuilder:validation:XValidation:rule="!has(self.serviceQuota) || !has(self.limits.tokensPerMinute)",message="serviceQuota provides the tokens-per-minute limit; remove limits.tokensPerMinute or serviceQuota"
 type TokenQuotaSpec struct {
 	// endpoints are the ModelEndpoints (in this namespace) whose usage counts against this quota.
@@ -52,6 +52,43 @@ type TokenQuotaSpec struct {
 	// +optional
 	// +kubebuilder:default=enforce
 	Mode Mode `json:"mode,omitempty"`
+
+	// admission is how the per-minute limits are enforced at each request, by every guard of every
+	// workload the quota covers (docs/tokenquota.md, "Admission at the request").
+	// +optional
+	// +kubebuilder:default={}
+	Admission QuotaAdmission `json:"admission,omitzero"`
+}
+
+// Enforcement is where a TokenQuota's per-minute limits are enforced at the request.
+// +kubebuilder:validation:Enum=shared;local;off
+type Enforcement string
+
+const (
+	// EnforcementShared reserves every request against one budget in the admission store, shared
+	// by every guard; while the store is unavailable each guard enforces its local share.
+	EnforcementShared Enforcement = "shared"
+	// EnforcementLocal has each guard enforce its share of the limits (limit / guards) on its own.
+	EnforcementLocal Enforcement = "local"
+	// EnforcementOff enforces nothing at the request: only the control loop acts.
+	EnforcementOff Enforcement = "off"
+)
+
+// QuotaAdmission is per-request enforcement of tokensPerMinute and requestsPerMinute.
+type QuotaAdmission struct {
+	// enforcement: shared (default when the manager has an admission store), local (default
+	// without one) or off.
+	// +optional
+	Enforcement Enforcement `json:"enforcement,omitempty"`
+
+	// criticalReservePercent is the share of the limits kept for critical workloads: standard and
+	// sheddable requests may not use the part of it critical traffic has not used in the last
+	// minute. Default: 10.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=50
+	CriticalReservePercent int32 `json:"criticalReservePercent,omitempty"`
 }
 
 // QuotaLimits are static limits. Usage is the sum over all the quota's endpoints.
@@ -61,6 +98,12 @@ type QuotaLimits struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000000000000
 	TokensPerMinute *int64 `json:"tokensPerMinute,omitempty"`
+
+	// requestsPerMinute limits model requests per minute (Bedrock's requests-per-minute quotas).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000000
+	RequestsPerMinute *int64 `json:"requestsPerMinute,omitempty"`
 
 	// tokensPerDay limits input plus output tokens per UTC day.
 	// +optional
@@ -185,6 +228,47 @@ type TokenQuotaStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=8
 	RecentSheds []metav1.Time `json:"recentSheds,omitempty"`
+
+	// admission is the state of per-request enforcement.
+	// +optional
+	Admission *QuotaAdmissionStatus `json:"admission,omitempty"`
+}
+
+// QuotaAdmissionStatus is what the guards enforce at the request, as the manager last read it.
+type QuotaAdmissionStatus struct {
+	// enforcement in force: shared, local or off.
+	// +optional
+	Enforcement Enforcement `json:"enforcement,omitempty"`
+
+	// guards is how many guards the quota covers (the injected pods of its workloads): each
+	// guard's local share is the limit divided by it.
+	// +optional
+	Guards int32 `json:"guards,omitempty"`
+
+	// learnedPercent is the share of the configured limits the guards admit up to, e.g. "51.0":
+	// below 100 after the provider throttled requests the quota admitted (the account's quota is
+	// used outside the cluster too), climbing back by 3 points a minute.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	LearnedPercent string `json:"learnedPercent,omitempty"`
+
+	// learnedTokensPerMinute and learnedRequestsPerMinute are the limits in force at the request:
+	// the configured ones times learnedPercent.
+	// +optional
+	LearnedTokensPerMinute *int64 `json:"learnedTokensPerMinute,omitempty"`
+	// +optional
+	LearnedRequestsPerMinute *int64 `json:"learnedRequestsPerMinute,omitempty"`
+
+	// windowTokens and windowRequests are what the shared budget holds for the last 60 seconds
+	// (reservations and settled usage).
+	// +optional
+	WindowTokens *int64 `json:"windowTokens,omitempty"`
+	// +optional
+	WindowRequests *int64 `json:"windowRequests,omitempty"`
+
+	// updatedAt is when the manager read the store.
+	// +optional
+	UpdatedAt *metav1.Time `json:"updatedAt,omitempty"`
 }
 
 // QuotaUsage is measured usage across the quota's endpoints.
@@ -212,6 +296,7 @@ type QuotaUsage struct {
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
 // +kubebuilder:printcolumn:name="Used%",type=string,JSONPath=`.status.usedPercent`
 // +kubebuilder:printcolumn:name="Limit",type=string,JSONPath=`.status.limit`
+// +kubebuilder:printcolumn:name="Learned%",type=string,JSONPath=`.status.admission.learnedPercent`,priority=1
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 

@@ -36,6 +36,7 @@ func main() {
 		log.Error(err, "Unable to set up the metric sources")
 		os.Exit(1)
 	}
+	sources.Admission = opts.AdmissionStore()
 	if err := manager.SetupControllers(ctx, mgr, sources); err != nil {
 		log.Error(err, "Unable to set up the controllers")
 		os.Exit(1)

@@ -112,10 +112,14 @@ var settleSrc string
 //go:embed throttle.lua
 var throttleSrc string
 
+//go:embed inspect.lua
+var inspectSrc string
+
 var (
 	reserveScript  = redis.NewScript(reserveSrc)
 	settleScript   = redis.NewScript(settleSrc)
 	throttleScript = redis.NewScript(throttleSrc)
+	inspectScript  = redis.NewScript(inspectSrc)
 )
 
 // Store reserves and settles against Redis.
@@ -214,4 +218,33 @@ func (s *Store) Throttled(ctx context.Context, quotas []Quota) ([]int64, error) 
 		return nil, fmt.Errorf("admission throttle: %w", err)
 	}
 	return res, nil
+}
+
+// Standing is what the store holds of one quota now.
+type Standing struct {
+	// Share is the learned share of the configured limits in millionths (FullShare: none learned).
+	Share int64
+	// Tokens and Requests are what the last 60 s hold, reservations included.
+	Tokens, Requests int64
+}
+
+// Inspect reads a quota's standing without changing it (for the manager's status).
+func (s *Store) Inspect(ctx context.Context, q Quota) (Standing, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	res, err := inspectScript.Run(ctx, s.client, []string{q.redisKey()}, s.now().UnixMilli(), recoveryPpmPerSecond).Int64Slice()
+	if err != nil {
+		return Standing{}, fmt.Errorf("admission inspect: %w", err)
+	}
+	if len(res) != 3 {
+		return Standing{}, fmt.Errorf("admission inspect: %d values in the reply, want 3", len(res))
+	}
+	return Standing{Share: res[0], Tokens: res[1], Requests: res[2]}, nil
+}
+
+// Ping checks that the store answers.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return s.client.Ping(ctx).Err()
 }

@@ -121,3 +121,34 @@ func TestCriticalityOrderAndAllQuotas(t *testing.T) {
 		t.Fatalf("the refused request took from the other quota: %+v %v", d, err)
 	}
 }
+
+// Inspect reads the learned share and the window without changing them.
+func TestInspect(t *testing.T) {
+	c := &clock{t: time.Unix(7_000_000, 0)}
+	s := newStore(t, c)
+	ctx := context.Background()
+	q := quota("tpm", 1000)
+	if st, err := s.Inspect(ctx, q); err != nil || st != (admission.Standing{Share: admission.FullShare}) {
+		t.Fatalf("an unknown quota: %+v %v", st, err)
+	}
+	for range 3 {
+		if _, err := s.Reserve(ctx, admission.Standard, 100, []admission.Quota{q}); err != nil {
+			t.Fatal(err)
+		}
+		c.add(20 * time.Second)
+	}
+	if _, err := s.Throttled(ctx, []admission.Quota{q}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Inspect(ctx, q)
+	if err != nil || st != (admission.Standing{Share: 255_000, Tokens: 300, Requests: 3}) {
+		t.Fatalf("after 3 reservations of 100 and a throttle: %+v %v", st, err)
+	}
+	c.add(25 * time.Second) // the first two reservations leave the window
+	if st, _ := s.Inspect(ctx, q); st.Tokens != 100 || st.Requests != 1 || st.Share != 255_000+25*500 {
+		t.Fatalf("25 s later: %+v", st)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -101,7 +101,8 @@ type AdmissionQuota struct {
 	RequestsPerMinute int64 `json:"requestsPerMinute,omitempty"`
 	// shedPercent, hardPercent and criticalReservePercent are shares of the limits: sheddable
 	// requests pass below shed minus the unused critical reserve, standard below hard minus it,
-	// critical below hard. Defaults 90, 100 and 10.
+	// critical below hard. Defaults 90 and 100; the reserve has none (0 keeps no reserve; the
+	// TokenQuota's default of 10 is rendered).
 	ShedPercent            int64 `json:"shedPercent,omitempty"`
 	HardPercent            int64 `json:"hardPercent,omitempty"`
 	CriticalReservePercent int64 `json:"criticalReservePercent,omitempty"`
@@ -346,7 +347,6 @@ const (
 	DefaultAdmissionTimeout    = 10 * time.Millisecond
 	DefaultShedPercent         = 90
 	DefaultHardPercent         = 100
-	DefaultCriticalReserve     = 10
 )
 
 // Parse decodes a document strictly (unknown fields and trailing data are errors), checks its
@@ -419,9 +419,6 @@ func (c *Config) Default() {
 		}
 		if q.HardPercent == 0 {
 			q.HardPercent = DefaultHardPercent
-		}
-		if q.CriticalReservePercent == 0 {
-			q.CriticalReservePercent = DefaultCriticalReserve
 		}
 		if q.Guards == 0 {
 			q.Guards = 1

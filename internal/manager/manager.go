@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -57,6 +58,30 @@ type Options struct {
 	WebhookConfigName    string
 	GuardImage           string
 	GuardImagePullPolicy corev1.PullPolicy
+
+	// The admission store (docs/install.md, "Fleet-wide admission").
+	AdmissionAddresses  string
+	AdmissionMasterName string
+	AdmissionUsername   string
+	AdmissionSecret     string
+	AdmissionTLS        bool
+	AdmissionServerName string
+	AdmissionTimeout    time.Duration
+}
+
+// AdmissionStore is the admission store the flags name, for controllers.Sources.
+func (o Options) AdmissionStore() controllers.AdmissionStoreOptions {
+	var addrs []string
+	for a := range strings.SplitSeq(o.AdmissionAddresses, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	return controllers.AdmissionStoreOptions{
+		Addresses: addrs, MasterName: o.AdmissionMasterName, Username: o.AdmissionUsername,
+		SecretName: o.AdmissionSecret, SecretNamespace: o.Namespace,
+		TLS: o.AdmissionTLS, ServerName: o.AdmissionServerName, Timeout: o.AdmissionTimeout,
+	}
 }
 
 // BindFlags registers the options as flags with their defaults.
@@ -95,6 +120,19 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar((*string)(&o.GuardImagePullPolicy), "guard-image-pull-policy", string(corev1.PullIfNotPresent), "Pull policy of the injected guard: Always, IfNotPresent or Never.")
 	fs.DurationVar(&o.GracefulShutdownTime, "graceful-shutdown-timeout", 30*time.Second,
 		"How long running reconciles and servers get to finish on shutdown.")
+	fs.StringVar(&o.AdmissionAddresses, "admission-store-addresses", "",
+		"Redis (or Valkey, ElastiCache) the guards share TokenQuota budgets in, as comma-separated host:port: one for a "+
+			"standalone server or a cluster's configuration endpoint, several for Redis Cluster seeds or Sentinels. "+
+			"Empty: no store, and TokenQuotas are enforced locally by each guard on its share.")
+	fs.StringVar(&o.AdmissionMasterName, "admission-store-master-name", "", "Sentinel master name; set it to use Sentinel.")
+	fs.StringVar(&o.AdmissionUsername, "admission-store-username", "", "Redis ACL user name; empty: the default user.")
+	fs.StringVar(&o.AdmissionSecret, "admission-store-secret", "",
+		"Secret in --namespace with the store's AUTH password (key password) and the CA that verifies its TLS "+
+			"certificate (key ca.crt); both keys optional. The manager copies it next to each GenAIWorkload for the guards.")
+	fs.BoolVar(&o.AdmissionTLS, "admission-store-tls", false, "Connect to the store with TLS (ElastiCache in-transit encryption).")
+	fs.StringVar(&o.AdmissionServerName, "admission-store-server-name", "", "Name to verify in the store's TLS certificate; empty: the address's host.")
+	fs.DurationVar(&o.AdmissionTimeout, "admission-store-timeout", 10*time.Millisecond,
+		"Longest a guard waits on the store for one reservation; past it the guard enforces its local share.")
 }
 
 // managedByBreakwater selects the objects the reconcilers create.

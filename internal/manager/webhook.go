@@ -59,7 +59,8 @@ func SetupWebhook(mgr ctrl.Manager, o Options) error {
 	default:
 		return fmt.Errorf("--webhook-cert-management must be %q or %q, not %q", CertsSelf, CertsExternal, o.CertManagement)
 	}
-	injector := sidecar.Options{Image: o.GuardImage, ImagePullPolicy: o.GuardImagePullPolicy}
+	injector := sidecar.Options{Image: o.GuardImage, ImagePullPolicy: o.GuardImagePullPolicy,
+		AdmissionSecret: o.AdmissionStore().Enabled() && o.AdmissionSecret != ""}
 	go func() {
 		<-certsReady
 		webhook.Setup(mgr, injector)

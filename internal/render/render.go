@@ -72,6 +72,9 @@ type Inputs struct {
 	// Policies are the FailoverPolicies steering the workload's endpoints; their current weights
 	// replace the endpoints' spec weights.
 	Policies []breakwaterv1alpha1.FailoverPolicy
+	// AdmissionStore is the store the guards share quota budgets in, as this workload's guards
+	// reach it; nil: none, and quotas are enforced locally.
+	AdmissionStore *guardconfig.AdmissionStore
 }
 
 // Result is a rendered guard config.
@@ -116,7 +119,8 @@ func Config(in Inputs) *guardconfig.Config {
 			Name:        w.Name,
 			Criticality: guardconfig.Criticality(w.Spec.Criticality),
 		},
-		Quota: quota(in.Quotas, in.Endpoints),
+		Quota:     quota(in.Quotas, in.Endpoints),
+		Admission: admission(in),
 	}
 	// Sorted by name: the guard routes by name, so order carries no meaning and sorting keeps the
 	// hash stable when a user reorders the list.
@@ -316,6 +320,78 @@ func quota(quotas []breakwaterv1alpha1.TokenQuota, endpoints map[string]*breakwa
 		}
 	}
 	return guardconfig.Quota{State: guardconfig.QuotaState(state), OutputTokenClamp: policy.OutputTokenClamp(state, smallest)}
+}
+
+// QuotaEnforcement is the enforcement at the request a quota gets: its spec's, else shared with a
+// store and local without one; shared without a store falls back to local. Shadow quotas and
+// quotas with no per-minute limit are not enforced at the request ("off").
+func QuotaEnforcement(q *breakwaterv1alpha1.TokenQuota, haveStore bool) breakwaterv1alpha1.Enforcement {
+	tpm, rpm := admissionLimits(q)
+	if q.Spec.Mode == breakwaterv1alpha1.ModeShadow || (tpm == 0 && rpm == 0) {
+		return breakwaterv1alpha1.EnforcementOff
+	}
+	switch e := q.Spec.Admission.Enforcement; {
+	case e == breakwaterv1alpha1.EnforcementOff:
+		return e
+	case e == breakwaterv1alpha1.EnforcementLocal || !haveStore:
+		return breakwaterv1alpha1.EnforcementLocal
+	}
+	return breakwaterv1alpha1.EnforcementShared
+}
+
+// admissionLimits are the per-minute limits in force: tokens from Service Quotas when it is the
+// source (status.effectiveTokensPerMinute), else the spec's.
+func admissionLimits(q *breakwaterv1alpha1.TokenQuota) (tpm, rpm int64) {
+	tpm = deref(q.Spec.Limits.TokensPerMinute)
+	if q.Spec.ServiceQuota != nil {
+		tpm = deref(q.Status.EffectiveTokensPerMinute)
+	}
+	return tpm, deref(q.Spec.Limits.RequestsPerMinute)
+}
+
+// admission hands the guard every quota it enforces at the request: the quota's per-minute limits
+// and thresholds, the endpoints of this workload it covers, and the number of guards it covers
+// (from the quota's status, at least this workload's injected pods) for the local share.
+func admission(in Inputs) guardconfig.Admission {
+	var a guardconfig.Admission
+	quotas := slices.Clone(in.Quotas)
+	slices.SortFunc(quotas, func(x, y breakwaterv1alpha1.TokenQuota) int { return strings.Compare(x.Name, y.Name) })
+	shared := false
+	for i := range quotas {
+		q := &quotas[i]
+		enforcement := QuotaEnforcement(q, in.AdmissionStore != nil)
+		if enforcement == breakwaterv1alpha1.EnforcementOff {
+			continue
+		}
+		var endpoints []string
+		for _, name := range sortedRefs(q.Spec.Endpoints) {
+			if _, ok := in.Endpoints[name]; ok {
+				endpoints = append(endpoints, name)
+			}
+		}
+		if len(endpoints) == 0 {
+			continue
+		}
+		tpm, rpm := admissionLimits(q)
+		guards := int64(max(in.Workload.Status.InjectedPods, 1))
+		if st := q.Status.Admission; st != nil {
+			guards = max(guards, int64(st.Guards))
+		}
+		reserve := int64(q.Spec.Admission.CriticalReservePercent)
+		aq := guardconfig.AdmissionQuota{
+			Namespace: q.Namespace, Name: q.Name, Endpoints: endpoints,
+			Enforcement:     guardconfig.Enforcement(enforcement),
+			TokensPerMinute: tpm, RequestsPerMinute: rpm,
+			ShedPercent: int64(q.Spec.Thresholds.ShedPercent), HardPercent: int64(q.Spec.Thresholds.HardPercent),
+			CriticalReservePercent: reserve, Guards: guards,
+		}
+		a.Quotas = append(a.Quotas, aq)
+		shared = shared || enforcement == breakwaterv1alpha1.EnforcementShared
+	}
+	if shared {
+		a.Store = in.AdmissionStore
+	}
+	return a
 }
 
 func duration(d metav1.Duration) guardconfig.Duration { return guardconfig.Duration(d.Duration) }

@@ -53,12 +53,23 @@ const (
 // into the guard config (apiKeyFile) and the injected pod mounts the Secret there.
 func SecretFile(name, key string) string { return path.Join(SecretsRoot, name, key) }
 
+// AdmissionSecretName is the Secret the manager copies the admission store's credentials into,
+// next to a workload, for its guards to mount.
+func AdmissionSecretName(workload string) string { return workload + "-guard-admission" }
+
+// admissionVolumeName is the pod volume of the admission store's Secret.
+const admissionVolumeName = "breakwater-admission-store"
+
 // Options are the cluster-wide settings of injection (manager flags).
 type Options struct {
 	// Image of the guard; the manager's own image, which holds /guard.
 	Image string
 	// ImagePullPolicy of the guard container.
 	ImagePullPolicy corev1.PullPolicy
+	// AdmissionSecret mounts the workload's copy of the admission store's Secret (the manager has a
+	// store with credentials). Optional in the pod: a pod created before the copy starts, and its
+	// guard picks the files up once the kubelet writes them.
+	AdmissionSecret bool
 }
 
 // Input is what one workload's guard needs.
@@ -232,6 +243,18 @@ func Inject(pod *corev1.Pod, in Input, o Options) bool {
 	// application calls a model.
 	pod.Spec.InitContainers = append([]corev1.Container{guard}, pod.Spec.InitContainers...)
 	pod.Spec.Volumes = append(pod.Spec.Volumes, Volumes(in)...)
+	if o.AdmissionSecret {
+		name := AdmissionSecretName(in.Workload.Name)
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{
+			Name: admissionVolumeName,
+			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName: name, DefaultMode: ptr.To[int32](0o440), Optional: ptr.To(true),
+			}},
+		})
+		pod.Spec.InitContainers[0].VolumeMounts = append(pod.Spec.InitContainers[0].VolumeMounts, corev1.VolumeMount{
+			Name: admissionVolumeName, MountPath: path.Join(SecretsRoot, name), ReadOnly: true,
+		})
+	}
 	appEnv := AppEnv(in)
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
