@@ -117,9 +117,18 @@ type loopEnv struct {
 	// stats are the loops' metrics, in a registry of the test's own; they outlive manager restarts
 	// as the process's registry would not, so counts add up over the whole test.
 	stats *managermetrics.Metrics
+	// admission is the admission store the manager is given (none by default).
+	admission controllers.AdmissionStoreOptions
 }
 
 func startLoopEnv(t *testing.T) *loopEnv {
+	t.Helper()
+	return startLoopEnvWith(t, nil)
+}
+
+// startLoopEnvWith lets a test set up the control plane (objects the manager needs at start) and
+// the manager's options before the manager starts.
+func startLoopEnvWith(t *testing.T, before func(l *loopEnv)) *loopEnv {
 	t.Helper()
 	e, err := testenv.Start()
 	if err != nil {
@@ -134,6 +143,9 @@ func startLoopEnv(t *testing.T) *loopEnv {
 		clock: clocktesting.NewFakeClock(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)), stats: managermetrics.New()}
 	if err := l.stats.Register(prometheus.NewRegistry()); err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(l)
 	}
 	l.startManager()
 	t.Cleanup(func() { l.stop() })
@@ -156,7 +168,8 @@ func (l *loopEnv) startManager() {
 		l.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	src := controllers.Sources{Metrics: l.usage, Interval: 100 * time.Millisecond, Now: l.clock.Now, ManagerMetrics: l.stats}
+	src := controllers.Sources{Metrics: l.usage, Interval: 100 * time.Millisecond, Now: l.clock.Now, ManagerMetrics: l.stats,
+		Admission: l.admission}
 	if err := controllers.Setup(ctx, mgr, src); err != nil {
 		cancel()
 		l.t.Fatal(err)

@@ -23,6 +23,7 @@ type Server struct {
 	// Addr is host:port, the same across restarts.
 	Addr string
 	bin  string
+	args []string
 	g    *localproc.Group
 	p    *localproc.Proc
 	runs int
@@ -35,14 +36,15 @@ func Start(t testing.TB) string {
 	return StartServer(t).Addr
 }
 
-// StartServer is Start returning the server, to stop and restart it.
-func StartServer(t testing.TB) *Server {
+// StartServer is Start returning the server, to stop and restart it; args are more redis-server
+// options, such as "--requirepass", "secret".
+func StartServer(t testing.TB, args ...string) *Server {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{bin: bin, g: &localproc.Group{LogDir: t.TempDir()}}
+	s := &Server{bin: bin, args: args, g: &localproc.Group{LogDir: t.TempDir()}}
 	t.Cleanup(func() { s.g.StopAll(5 * time.Second) })
 	for try := 0; try < 5; try++ {
 		if s.Addr, err = localproc.FreeAddr(); err != nil {
@@ -64,7 +66,7 @@ func (s *Server) Restart() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
 	s.runs++
 	p, err := s.g.Start(fmt.Sprintf("redis-%s-%d", port, s.runs), nil, s.bin,
-		"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+		append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}, s.args...)...)
 	if err != nil {
 		return err
 	}
