@@ -77,9 +77,9 @@ func TestTokenQuotaSharedAdmission(t *testing.T) {
 	})
 	a := got.Status.Admission
 	learned, _ := strconv.ParseFloat(a.LearnedPercent, 64)
-	if a.Enforcement != bw.EnforcementShared || learned < 34 || learned > 36 || a.LearnedTokensPerMinute == nil ||
-		*a.LearnedTokensPerMinute < 340 || *a.LearnedTokensPerMinute > 360 || a.LearnedRequestsPerMinute == nil {
-		t.Errorf("status.admission = %+v, want shared with about 34 %% learned (85 %% of the 40 %% used)", a)
+	if a.Enforcement != bw.EnforcementShared || learned < 35 || learned > 37 || a.LearnedTokensPerMinute == nil ||
+		*a.LearnedTokensPerMinute < 350 || *a.LearnedTokensPerMinute > 370 || a.LearnedRequestsPerMinute == nil {
+		t.Errorf("status.admission = %+v, want shared with about 36 %% learned (90 %% of the 40 %% used)", a)
 	}
 	if n := l.countEvents(ns, "budget", bw.ReasonLearnedLimitLowered, "LearnLimit"); n != 1 {
 		t.Errorf("%d %s Events, want 1", n, bw.ReasonLearnedLimitLowered)

@@ -15,7 +15,7 @@
 //
 // Learned limit: when a provider throttles a request the store admitted, the account's real limit
 // is below the configured one (the quota is shared outside the cluster). The quota's learned share
-// of its limits then drops to 85 % of the lower of the share and the fleet's usage in the window,
+// of its limits then drops to 90 % of the lower of the share and the fleet's usage in the window,
 // at most once per 5 s, and climbs back by 3 % of the limit per minute (AIMD), for every guard at
 // once since it lives in the store.
 //
@@ -76,7 +76,7 @@ func (q Quota) redisKey() string { return "bw:adm:{" + q.Namespace + "}:" + q.Ke
 // most once per cooldown, never below the floor; the share climbs back at the recovery rate.
 const (
 	FullShare             = 1_000_000 // shares are in millionths
-	throttleKeepPercent   = 85
+	throttleKeepPercent   = 90
 	throttleCooldown      = 5 * time.Second
 	shareFloor            = FullShare / 20
 	recoveryPpmPerSecond  = FullShare * 3 / 100 / 60

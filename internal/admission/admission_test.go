@@ -141,11 +141,11 @@ func TestInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := s.Inspect(ctx, q)
-	if err != nil || st != (admission.Standing{Share: 255_000, Tokens: 300, Requests: 3}) {
+	if err != nil || st != (admission.Standing{Share: 270_000, Tokens: 300, Requests: 3}) {
 		t.Fatalf("after 3 reservations of 100 and a throttle: %+v %v", st, err)
 	}
 	c.add(25 * time.Second) // the first two reservations leave the window
-	if st, _ := s.Inspect(ctx, q); st.Tokens != 100 || st.Requests != 1 || st.Share != 255_000+25*500 {
+	if st, _ := s.Inspect(ctx, q); st.Tokens != 100 || st.Requests != 1 || st.Share != 270_000+25*500 {
 		t.Fatalf("25 s later: %+v", st)
 	}
 	if err := s.Ping(ctx); err != nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/breakwater-dev/breakwater/test/redistest"
 )
 
-// A throttle from the provider lowers the learned share to 85 % of the used share, at most once per
+// A throttle from the provider lowers the learned share to 90 % of the used share, at most once per
 // cooldown, and the share climbs back to the configured limit by 3 % of it per minute.
 func TestThrottleLearnsTheLimitAndRecovers(t *testing.T) {
 	c := &clock{t: time.Unix(4_000_000, 0)}
@@ -23,24 +23,24 @@ func TestThrottleLearnsTheLimitAndRecovers(t *testing.T) {
 		t.Fatalf("%+v %v", d, err)
 	}
 	shares, err := s.Throttled(ctx, q)
-	if err != nil || shares[0] != 510_000 {
-		t.Fatalf("share after a throttle at 600 of 1000 used: %v %v, want 510000", shares, err)
+	if err != nil || shares[0] != 540_000 {
+		t.Fatalf("share after a throttle at 600 of 1000 used: %v %v, want 540000", shares, err)
 	}
-	if shares, _ := s.Throttled(ctx, q); shares[0] != 510_000 {
+	if shares, _ := s.Throttled(ctx, q); shares[0] != 540_000 {
 		t.Fatalf("a second throttle within the cooldown moved the share to %v", shares)
 	}
-	if d, _ := s.Reserve(ctx, admission.Critical, 1, q); d.Admitted || d.Shares[0] != 510_000 {
+	if d, _ := s.Reserve(ctx, admission.Critical, 1, q); d.Admitted || d.Shares[0] != 540_000 {
 		t.Fatalf("admitted above the learned limit: %+v", d)
 	}
 	c.add(62 * time.Second)
-	d, err := s.Reserve(ctx, admission.Critical, 540, q)
-	if err != nil || !d.Admitted || d.Shares[0] != 510_000+62*500 {
-		t.Fatalf("after a minute: %+v %v, want admitted with share %d", d, err, 510_000+62*500)
+	d, err := s.Reserve(ctx, admission.Critical, 560, q)
+	if err != nil || !d.Admitted || d.Shares[0] != 540_000+62*500 {
+		t.Fatalf("after a minute: %+v %v, want admitted with share %d", d, err, 540_000+62*500)
 	}
-	if d, _ := s.Reserve(ctx, admission.Critical, 10, q); d.Admitted {
+	if d, _ := s.Reserve(ctx, admission.Critical, 20, q); d.Admitted {
 		t.Fatalf("admitted above the learned limit after a minute: %+v", d)
 	}
-	t.Logf("learned share %d ppm after a throttle at 60 %% use, %d a minute later", 510_000, d.Shares[0])
+	t.Logf("learned share %d ppm after a throttle at 60 %% use, %d a minute later", 540_000, d.Shares[0])
 	c.add(17 * time.Minute)
 	if d, _ := s.Reserve(ctx, admission.Critical, 1000, q); !d.Admitted || d.Shares[0] != admission.FullShare {
 		t.Fatalf("17 minutes later the share is not back to the configured limit: %+v", d)
