@@ -8,10 +8,11 @@
 // and takes from all or none. Keys carry the namespace as hash tag, so every quota of one request
 // lives in one Redis Cluster slot.
 //
-// Criticality: with reserve = the critical reserve share of the limit not yet used by critical
-// traffic in the window, critical requests are admitted up to the hard limit, standard ones up to
-// the hard limit minus that reserve, sheddable ones up to the shed limit minus that reserve. So
-// critical traffic always finds at least the reserve, whatever the other classes did.
+// Criticality: critical requests are admitted up to the hard limit, standard ones up to the hard
+// limit minus the critical reserve, sheddable ones up to the shed limit minus the reserve. The
+// others therefore never hold the window above hard - reserve, and a critical request finds the
+// reserve plus whatever the window frees as it slides: it is refused only when critical traffic
+// alone fills that headroom, that is when its own demand does not fit.
 //
 // Learned limit: when a provider throttles a request the store admitted, the account's real limit
 // is below the configured one (the quota is shared outside the cluster). The quota's learned share
@@ -185,7 +186,7 @@ func (s *Store) reserve(ctx context.Context, class Class, tokens, force int64, q
 
 // Settle replaces a reservation of reserved tokens by the actual usage; requestSent false also
 // gives the request back (it never reached a provider).
-func (s *Store) Settle(ctx context.Context, d Decision, class Class, reserved, actual int64, requestSent bool, quotas []Quota) error {
+func (s *Store) Settle(ctx context.Context, d Decision, reserved, actual int64, requestSent bool, quotas []Quota) error {
 	keys := make([]string, len(quotas))
 	for i, q := range quotas {
 		keys[i] = q.redisKey()
@@ -196,7 +197,7 @@ func (s *Store) Settle(ctx context.Context, d Decision, class Class, reserved, a
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	if err := settleScript.Run(ctx, s.client, keys, s.now().UnixMilli(), d.Slot, int(class), actual-reserved, dr).Err(); err != nil {
+	if err := settleScript.Run(ctx, s.client, keys, s.now().UnixMilli(), d.Slot, actual-reserved, dr).Err(); err != nil {
 		return fmt.Errorf("admission settle: %w", err)
 	}
 	return nil

@@ -70,7 +70,7 @@ func TestSettleReturnsUnusedTokens(t *testing.T) {
 	if d2, _ := s.Reserve(ctx, admission.Critical, 1, q); d2.Admitted {
 		t.Fatal("admitted above the limit")
 	}
-	if err := s.Settle(ctx, d, admission.Critical, 1000, 400, true, q); err != nil {
+	if err := s.Settle(ctx, d, 1000, 400, true, q); err != nil {
 		t.Fatal(err)
 	}
 	if d2, _ := s.Reserve(ctx, admission.Critical, 600, q); !d2.Admitted {

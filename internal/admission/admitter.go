@@ -65,7 +65,6 @@ type keyState struct {
 
 type settleOp struct {
 	d                Decision
-	class            Class
 	reserved, actual int64
 	sent             bool
 	quotas           []Quota
@@ -195,7 +194,7 @@ func (a *Admitter) reserveLocal(t *Ticket, quotas []Quota, fallback bool) bool {
 		}
 		if f := k.window.reserve(t.at, t.class, t.tokens, q, share, fallback); f != 0 {
 			for _, done := range quotas[:i] {
-				a.key(done).window.settle(t.at.Unix(), t.class, -t.tokens, -1, fallback)
+				a.key(done).window.settle(t.at.Unix(), -t.tokens, -1, fallback)
 			}
 			t.Admitted, t.Quota, t.Reason = false, q.Key, ReasonExhausted
 			if f == 1 {
@@ -213,7 +212,7 @@ func (a *Admitter) settleLocal(t Ticket, quotas []Quota, actual int64, sent, fal
 		dr = -1
 	}
 	for _, q := range quotas {
-		a.key(q).window.settle(t.at.Unix(), t.class, actual-t.tokens, dr, fallback)
+		a.key(q).window.settle(t.at.Unix(), actual-t.tokens, dr, fallback)
 	}
 }
 
@@ -232,7 +231,7 @@ func (a *Admitter) Settle(t Ticket, actual int64, sent bool) {
 		return
 	}
 	select {
-	case a.settles <- settleOp{d: t.storeD, class: t.class, reserved: t.tokens, actual: actual, sent: sent, quotas: t.shared}:
+	case a.settles <- settleOp{d: t.storeD, reserved: t.tokens, actual: actual, sent: sent, quotas: t.shared}:
 	default:
 		a.obs.SettleDropped()
 	}
@@ -465,7 +464,7 @@ func (op settleOp) settleArgs(nowMs int64) ([]string, []any) {
 	if !op.sent {
 		dr = -1
 	}
-	return keys, []any{nowMs, op.d.Slot, int(op.class), op.actual - op.reserved, dr}
+	return keys, []any{nowMs, op.d.Slot, op.actual - op.reserved, dr}
 }
 
 type nopObserver struct{}

@@ -16,20 +16,18 @@ local slot = math.floor(now / 1000)
 local function advance(key)
   local h = tonumber(redis.call('HGET', key, 'h'))
   if not h then
-    redis.call('HSET', key, 'h', slot, 'T', 0, 'R', 0, 'CT', 0, 'CR', 0)
+    redis.call('HSET', key, 'h', slot, 'T', 0, 'R', 0)
     return slot
   end
   if slot <= h then return h end
   local from = h - W + 1
   local to = math.min(h, slot - W)
   for s = from, to do
-    local v = redis.call('HMGET', key, 't'..s, 'r'..s, 'c'..s, 'q'..s)
+    local v = redis.call('HMGET', key, 't'..s, 'r'..s)
     if v[1] then
       redis.call('HINCRBY', key, 'T', -tonumber(v[1]))
       redis.call('HINCRBY', key, 'R', -tonumber(v[2] or 0))
-      redis.call('HINCRBY', key, 'CT', -tonumber(v[3] or 0))
-      redis.call('HINCRBY', key, 'CR', -tonumber(v[4] or 0))
-      redis.call('HDEL', key, 't'..s, 'r'..s, 'c'..s, 'q'..s)
+      redis.call('HDEL', key, 't'..s, 'r'..s)
     end
   end
   redis.call('HSET', key, 'h', slot)
@@ -60,24 +58,25 @@ for i, key in ipairs(KEYS) do
   local lt = math.floor(tonumber(ARGV[b+1]) * f / FULL)
   local lr = math.floor(tonumber(ARGV[b+2]) * f / FULL)
   local shed, hard, res = tonumber(ARGV[b+3]), tonumber(ARGV[b+4]), tonumber(ARGV[b+5])
-  local v = redis.call('HMGET', key, 'T', 'R', 'CT', 'CR')
-  local T, R, CT, CR = tonumber(v[1]), tonumber(v[2]), tonumber(v[3]), tonumber(v[4])
+  local v = redis.call('HMGET', key, 'T', 'R')
+  local T, R = tonumber(v[1]), tonumber(v[2])
   used[i] = T
-  local function fits(limit, configured, u, critUsed, ask)
+  -- Critical requests pass up to the hard limit; the others leave the critical reserve free.
+  local function fits(limit, configured, u, ask)
     if configured <= 0 then return 0 end
-    local pending = math.max(0, math.floor(limit * res / 100) - critUsed)
+    local reserve = math.floor(limit * res / 100)
     if class == 0 then
       if u + ask > math.floor(limit * hard / 100) then return 2 end
     elseif class == 1 then
-      if u + ask + pending > math.floor(limit * hard / 100) then return 2 end
+      if u + ask + reserve > math.floor(limit * hard / 100) then return 2 end
     else
-      if u + ask + pending > math.floor(limit * shed / 100) then return 1 end
+      if u + ask + reserve > math.floor(limit * shed / 100) then return 1 end
     end
     return 0
   end
   if not refused and force == 0 then
-    local f = fits(lt, tonumber(ARGV[b+1]), T, CT, n)
-    if f == 0 then f = fits(lr, tonumber(ARGV[b+2]), R, CR, 1) end
+    local f = fits(lt, tonumber(ARGV[b+1]), T, n)
+    if f == 0 then f = fits(lr, tonumber(ARGV[b+2]), R, 1) end
     if f ~= 0 then refused = {i, f == 1 and 1 or 0} end
   end
 end
@@ -93,12 +92,6 @@ else
     redis.call('HINCRBY', key, 'R', reqs)
     redis.call('HINCRBY', key, 't'..s, n)
     redis.call('HINCRBY', key, 'r'..s, reqs)
-    if class == 0 then
-      redis.call('HINCRBY', key, 'CT', n)
-      redis.call('HINCRBY', key, 'CR', reqs)
-      redis.call('HINCRBY', key, 'c'..s, n)
-      redis.call('HINCRBY', key, 'q'..s, reqs)
-    end
     used[i] = used[i] + n
   end
 end
