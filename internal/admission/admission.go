@@ -8,11 +8,17 @@
 // and takes from all or none. Keys carry the namespace as hash tag, so every quota of one request
 // lives in one Redis Cluster slot.
 //
-// Criticality: critical requests are admitted up to the hard limit, standard ones up to the hard
-// limit minus the critical reserve, sheddable ones up to the shed limit minus the reserve. The
-// others therefore never hold the window above hard - reserve, and a critical request finds the
-// reserve plus whatever the window frees as it slides: it is refused only when critical traffic
-// alone fills that headroom, that is when its own demand does not fit.
+// Criticality: critical requests are admitted up to the hard limit. Standard requests are admitted
+// while the window's non-critical spend, plus critical traffic's demand for a minute, stays below
+// the hard limit; sheddable ones the same below the shed threshold. Critical demand is the largest
+// of the critical reserve share of the limit, what critical traffic spent in the window, and its
+// pace over the last 10 seconds scaled to a minute (which sees a critical burst before the window
+// does). So critical traffic whose own demand fits under the limit is not refused because other
+// classes used the budget.
+//
+// Store loss: every key carries an epoch (when it was made). A guard that comes back to a store
+// whose key has a new epoch (a Redis restarted empty) brings back its share of the fleet's spend
+// it last saw, as well as what it admitted on its own, so the window is whole again.
 //
 // Learned limit: when a provider throttles a request the store admitted, the account's real limit
 // is below the configured one (the quota is shared outside the cluster). The quota's learned share
@@ -28,6 +34,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -100,8 +107,9 @@ type Decision struct {
 	// Slot is the window slot the reservation went into; Settle needs it.
 	Slot int64
 	// Shares are each quota's learned share of its limits in millionths (FullShare: none learned),
-	// Used the tokens each quota's window holds, this reservation included.
-	Shares, Used []int64
+	// Used the tokens each quota's window holds, this reservation included, and Epochs when each
+	// quota's key was made (a store that lost it makes it again with a new epoch).
+	Shares, Used, Epochs []int64
 }
 
 //go:embed reserve.lua
@@ -142,19 +150,28 @@ func NewStore(client redis.UniversalClient, timeout time.Duration, now func() ti
 // Reserve takes tokens (the estimated input plus the output clamp) and one request from every
 // quota, or nothing when one of them refuses.
 func (s *Store) Reserve(ctx context.Context, class Class, tokens int64, quotas []Quota) (Decision, error) {
-	return s.reserve(ctx, class, tokens, 0, quotas)
+	return s.reserve(ctx, class, tokens, 0, Replay{}, quotas)
 }
 
-// Add takes tokens and requests from every quota without checking: spend a guard admitted on its
-// own share while the store was unavailable, so that the window holds it when the store returns.
-func (s *Store) Add(ctx context.Context, tokens, requests int64, quotas []Quota) error {
-	_, err := s.reserve(ctx, Standard, tokens, max(requests, 1), quotas)
+// Replay is what a guard brings back to a store it could not reach: what it admitted on its own
+// (Tokens, Requests), and its share of the fleet's spend it last saw (SeedTokens, SeedRequests),
+// which is added only when the quota's key is not the one of Epoch any more (the store lost it).
+type Replay struct {
+	Tokens, Requests         int64
+	Epoch                    int64
+	SeedTokens, SeedRequests int64
+}
+
+// Add books a replay in one quota without checking it, so that its window holds the fleet's
+// spend again.
+func (s *Store) Add(ctx context.Context, r Replay, q Quota) error {
+	_, err := s.reserve(ctx, Standard, r.Tokens, max(r.Requests, 1), r, []Quota{q})
 	return err
 }
 
-func (s *Store) reserve(ctx context.Context, class Class, tokens, force int64, quotas []Quota) (Decision, error) {
+func (s *Store) reserve(ctx context.Context, class Class, tokens, force int64, r Replay, quotas []Quota) (Decision, error) {
 	keys := make([]string, len(quotas))
-	args := []any{s.now().UnixMilli(), int(class), tokens, force}
+	args := []any{s.now().UnixMilli(), int(class), tokens, force, strconv.FormatInt(r.Epoch, 10), r.SeedTokens, r.SeedRequests}
 	for i, q := range quotas {
 		keys[i] = q.redisKey()
 		args = append(args, q.TokensPerMinute, q.RequestsPerMinute, q.ShedPercent, q.HardPercent, q.CriticalReservePercent,
@@ -166,13 +183,14 @@ func (s *Store) reserve(ctx context.Context, class Class, tokens, force int64, q
 	if err != nil {
 		return Decision{}, fmt.Errorf("admission reserve: %w", err)
 	}
-	if len(res) != 4+2*len(quotas) {
-		return Decision{}, fmt.Errorf("admission reserve: %d values in the reply, want %d", len(res), 4+2*len(quotas))
+	if len(res) != 4+3*len(quotas) {
+		return Decision{}, fmt.Errorf("admission reserve: %d values in the reply, want %d", len(res), 4+3*len(quotas))
 	}
 	d := Decision{Admitted: res[0] == 1, Slot: res[1]}
 	for i := range quotas {
-		d.Shares = append(d.Shares, res[4+2*i])
-		d.Used = append(d.Used, res[5+2*i])
+		d.Shares = append(d.Shares, res[4+3*i])
+		d.Used = append(d.Used, res[5+3*i])
+		d.Epochs = append(d.Epochs, res[6+3*i])
 	}
 	if !d.Admitted {
 		d.Quota = quotas[res[2]-1].Key
@@ -186,7 +204,7 @@ func (s *Store) reserve(ctx context.Context, class Class, tokens, force int64, q
 
 // Settle replaces a reservation of reserved tokens by the actual usage; requestSent false also
 // gives the request back (it never reached a provider).
-func (s *Store) Settle(ctx context.Context, d Decision, reserved, actual int64, requestSent bool, quotas []Quota) error {
+func (s *Store) Settle(ctx context.Context, d Decision, class Class, reserved, actual int64, requestSent bool, quotas []Quota) error {
 	keys := make([]string, len(quotas))
 	for i, q := range quotas {
 		keys[i] = q.redisKey()
@@ -197,7 +215,7 @@ func (s *Store) Settle(ctx context.Context, d Decision, reserved, actual int64, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	if err := settleScript.Run(ctx, s.client, keys, s.now().UnixMilli(), d.Slot, actual-reserved, dr).Err(); err != nil {
+	if err := settleScript.Run(ctx, s.client, keys, s.now().UnixMilli(), d.Slot, int(class), actual-reserved, dr).Err(); err != nil {
 		return fmt.Errorf("admission settle: %w", err)
 	}
 	return nil

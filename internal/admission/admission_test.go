@@ -70,7 +70,7 @@ func TestSettleReturnsUnusedTokens(t *testing.T) {
 	if d2, _ := s.Reserve(ctx, admission.Critical, 1, q); d2.Admitted {
 		t.Fatal("admitted above the limit")
 	}
-	if err := s.Settle(ctx, d, 1000, 400, true, q); err != nil {
+	if err := s.Settle(ctx, d, admission.Critical, 1000, 400, true, q); err != nil {
 		t.Fatal(err)
 	}
 	if d2, _ := s.Reserve(ctx, admission.Critical, 600, q); !d2.Admitted {
@@ -150,5 +150,35 @@ func TestInspect(t *testing.T) {
 	}
 	if err := s.Ping(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Non-critical traffic leaves critical traffic its pace of the last seconds, scaled to a minute:
+// a critical burst is protected before the window shows it.
+func TestCriticalPaceIsKeptFree(t *testing.T) {
+	c := &clock{t: time.Unix(8_000_000, 0)}
+	s := newStore(t, c)
+	ctx := context.Background()
+	q := []admission.Quota{quota("tpm", 1000)}
+	take := func(class admission.Class, n int64) bool {
+		t.Helper()
+		d, err := s.Reserve(ctx, class, n, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Admitted
+	}
+	if !take(admission.Critical, 50) { // pace: 50 in 10 s, 300 a minute
+		t.Fatal("critical 50 refused")
+	}
+	if !take(admission.Standard, 700) || take(admission.Standard, 1) { // non-critical 700 + critical's 300 a minute
+		t.Fatal("standard did not stop at the limit minus critical's pace")
+	}
+	if !take(admission.Critical, 250) {
+		t.Fatal("critical refused within its pace")
+	}
+	c.add(11 * time.Second) // the pace is over; the window still holds critical's 300
+	if take(admission.Standard, 1) {
+		t.Fatal("standard admitted into critical's spend of the window")
 	}
 }

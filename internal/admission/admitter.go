@@ -58,13 +58,17 @@ type keyState struct {
 	lowered time.Time // when a local throttle last lowered it
 	// quota is the quota as last configured.
 	quota Quota
-	// used is the fleet's usage the store last reported, at usedAt.
+	// used is the fleet's usage the store last reported, at usedAt, in the key of epoch.
 	used   int64
 	usedAt time.Time
+	epoch  int64
+	// seed is the share of used the local window started with when the store went away.
+	seed int64
 }
 
 type settleOp struct {
 	d                Decision
+	class            Class
 	reserved, actual int64
 	sent             bool
 	quotas           []Quota
@@ -194,7 +198,7 @@ func (a *Admitter) reserveLocal(t *Ticket, quotas []Quota, fallback bool) bool {
 		}
 		if f := k.window.reserve(t.at, t.class, t.tokens, q, share, fallback); f != 0 {
 			for _, done := range quotas[:i] {
-				a.key(done).window.settle(t.at.Unix(), -t.tokens, -1, fallback)
+				a.key(done).window.settle(t.at.Unix(), t.class, -t.tokens, -1, fallback)
 			}
 			t.Admitted, t.Quota, t.Reason = false, q.Key, ReasonExhausted
 			if f == 1 {
@@ -212,7 +216,7 @@ func (a *Admitter) settleLocal(t Ticket, quotas []Quota, actual int64, sent, fal
 		dr = -1
 	}
 	for _, q := range quotas {
-		a.key(q).window.settle(t.at.Unix(), actual-t.tokens, dr, fallback)
+		a.key(q).window.settle(t.at.Unix(), t.class, actual-t.tokens, dr, fallback)
 	}
 }
 
@@ -231,7 +235,7 @@ func (a *Admitter) Settle(t Ticket, actual int64, sent bool) {
 		return
 	}
 	select {
-	case a.settles <- settleOp{d: t.storeD, reserved: t.tokens, actual: actual, sent: sent, quotas: t.shared}:
+	case a.settles <- settleOp{d: t.storeD, class: t.class, reserved: t.tokens, actual: actual, sent: sent, quotas: t.shared}:
 	default:
 		a.obs.SettleDropped()
 	}
@@ -289,9 +293,9 @@ func (a *Admitter) remember(quotas []Quota, d Decision) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for i, q := range quotas {
-		if i < len(d.Used) {
+		if i < len(d.Used) && i < len(d.Epochs) {
 			k := a.keys[q.redisKey()]
-			k.used, k.usedAt = d.Used[i], now
+			k.used, k.usedAt, k.epoch = d.Used[i], now, d.Epochs[i]
 		}
 	}
 }
@@ -365,8 +369,10 @@ func (a *Admitter) storeResult(err error) {
 				continue // its window is the guard's own and stays
 			}
 			k.window.reset()
+			k.seed = 0
 			if now.Sub(k.usedAt) < windowDuration {
-				k.window.seed(now, k.used/max(1, k.quota.Guards), 0)
+				k.seed = k.used / max(1, k.quota.Guards)
+				k.window.seed(now, k.seed, 0)
 			}
 		}
 	}
@@ -383,11 +389,15 @@ func (a *Admitter) sendUnsent(keys []*keyState) {
 		tokens, requests := k.window.takeUnsent()
 		a.mu.Lock()
 		q := k.quota
+		r := Replay{Tokens: tokens, Requests: requests, Epoch: k.epoch, SeedTokens: k.seed}
+		k.seed = 0
 		a.mu.Unlock()
-		if tokens > 0 || requests > 0 {
-			if err := a.store.Add(context.Background(), tokens, requests, []Quota{q}); err != nil {
+		if r.Tokens > 0 || r.Requests > 0 || r.SeedTokens > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*a.store.timeout)
+			if err := a.store.Add(ctx, r, q); err != nil {
 				a.obs.SettleDropped()
 			}
+			cancel()
 		}
 		k.window.reset()
 	}
@@ -464,7 +474,7 @@ func (op settleOp) settleArgs(nowMs int64) ([]string, []any) {
 	if !op.sent {
 		dr = -1
 	}
-	return keys, []any{nowMs, op.d.Slot, op.actual - op.reserved, dr}
+	return keys, []any{nowMs, op.d.Slot, int(op.class), op.actual - op.reserved, dr}
 }
 
 type nopObserver struct{}

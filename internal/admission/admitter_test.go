@@ -47,17 +47,39 @@ func TestThrottleLearnsTheLimitAndRecovers(t *testing.T) {
 	}
 }
 
-// Add books spend without checking it: what guards admitted on their own share while the store was away.
+// Add books spend without checking it: what guards admitted on their own share while the store was
+// away; and, when the store lost the quota's key since the guard last saw it, the guard's share
+// of the fleet's spend too.
 func TestAddCountsWithoutChecking(t *testing.T) {
 	c := &clock{t: time.Unix(5_000_000, 0)}
-	s := newStore(t, c)
+	addr := redistest.Start(t)
+	client := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{addr}})
+	t.Cleanup(func() { client.Close() })
+	s := admission.NewStore(client, time.Second, c.now)
 	ctx := context.Background()
 	q := []admission.Quota{quota("tpm", 1000)}
-	if err := s.Add(ctx, 2000, 3, q); err != nil {
+	d, err := s.Reserve(ctx, admission.Critical, 100, q)
+	if err != nil || d.Epochs[0] == 0 {
+		t.Fatalf("%+v %v", d, err)
+	}
+	epoch := d.Epochs[0]
+	if err := s.Add(ctx, admission.Replay{Tokens: 2000, Requests: 3, Epoch: epoch, SeedTokens: 50}, q[0]); err != nil {
 		t.Fatal(err)
 	}
-	if d, _ := s.Reserve(ctx, admission.Critical, 1, q); d.Admitted || d.Used[0] != 2000 {
-		t.Fatalf("after adding 2000 tokens against 1000: %+v, want refused with 2000 used", d)
+	if d, _ := s.Reserve(ctx, admission.Critical, 1, q); d.Admitted || d.Used[0] != 2100 {
+		t.Fatalf("after adding 2000 tokens against 1000 to the same key: %+v, want refused with 2100 used (no seed)", d)
+	}
+	if err := client.FlushAll(ctx).Err(); err != nil { // the store restarted empty
+		t.Fatal(err)
+	}
+	c.add(time.Second)
+	for range 2 { // two guards come back, each with its share of the 2100 it last saw
+		if err := s.Add(ctx, admission.Replay{Tokens: 10, Requests: 1, Epoch: epoch, SeedTokens: 1050}, q[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, _ := s.Inspect(ctx, q[0]); st.Tokens != 2120 {
+		t.Fatalf("after the store lost the key, two replays with seeds of 1050: %+v, want 2120 tokens", st)
 	}
 }
 

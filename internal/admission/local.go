@@ -22,19 +22,25 @@ type localWindow struct {
 }
 
 type localSlot struct {
-	second           int64
-	tokens, requests int64
+	second                                 int64
+	tokens, requests, critTokens, critReqs int64
 }
 
+// paceSeconds is the span critical traffic's pace is measured over, as in the script.
+const paceSeconds = 10
+
 // sums adds up the slots still in the window at second now.
-func (w *localWindow) sums(now int64) (t, r int64) {
+func (w *localWindow) sums(now int64) (t, r, ct, cr, pt, pr int64) {
 	for i := range w.slots {
 		s := &w.slots[i]
 		if s.second > now-windowSeconds && s.second <= now {
-			t, r = t+s.tokens, r+s.requests
+			t, r, ct, cr = t+s.tokens, r+s.requests, ct+s.critTokens, cr+s.critReqs
+			if s.second > now-paceSeconds {
+				pt, pr = pt+s.critTokens, pr+s.critReqs
+			}
 		}
 	}
-	return t, r
+	return t, r, ct, cr, pt * 60 / paceSeconds, pr * 60 / paceSeconds
 }
 
 // slot returns second's slot, emptied if it held an older second.
@@ -75,37 +81,39 @@ func (w *localWindow) reserve(now time.Time, class Class, n int64, q Quota, shar
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	sec := now.Unix()
-	T, R := w.sums(sec)
-	fits := func(limit, used, ask int64) int {
+	T, R, CT, CR, PT, PR := w.sums(sec)
+	fits := func(limit, used, crit, pace, ask int64) int {
 		if limit <= 0 {
 			return 0
 		}
-		reserve := limit * q.CriticalReservePercent / 100
-		switch class {
-		case Critical:
+		if class == Critical {
 			if used+ask > limit*q.HardPercent/100 {
 				return 2
 			}
-		case Standard:
-			if used+ask+reserve > limit*q.HardPercent/100 {
-				return 2
-			}
-		default:
-			if used+ask+reserve > limit*q.ShedPercent/100 {
-				return 1
-			}
+			return 0
+		}
+		other := used - crit + ask + max(limit*q.CriticalReservePercent/100, crit, pace)
+		if class == Standard && other > limit*q.HardPercent/100 {
+			return 2
+		}
+		if class == Sheddable && other > limit*q.ShedPercent/100 {
+			return 1
 		}
 		return 0
 	}
-	if f := fits(lt, T, n); f != 0 {
+	if f := fits(lt, T, CT, PT, n); f != 0 {
 		return f
 	}
-	if f := fits(lr, R, 1); f != 0 {
+	if f := fits(lr, R, CR, PR, 1); f != 0 {
 		return f
 	}
 	s := w.slot(sec)
 	s.tokens += n
 	s.requests++
+	if class == Critical {
+		s.critTokens += n
+		s.critReqs++
+	}
 	if unsent {
 		w.unsentTokens += n
 		w.unsentRequests++
@@ -114,13 +122,17 @@ func (w *localWindow) reserve(now time.Time, class Class, n int64, q Quota, shar
 }
 
 // settle moves a local reservation made at second to the actual usage, as the script does.
-func (w *localWindow) settle(second int64, delta, requestDelta int64, unsent bool) {
+func (w *localWindow) settle(second int64, class Class, delta, requestDelta int64, unsent bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s := &w.slots[second%windowSeconds]
 	if s.second == second {
 		s.tokens += delta
 		s.requests += requestDelta
+		if class == Critical {
+			s.critTokens += delta
+			s.critReqs += requestDelta
+		}
 	}
 	if unsent {
 		w.unsentTokens = max(0, w.unsentTokens+delta)
