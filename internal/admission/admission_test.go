@@ -168,17 +168,41 @@ func TestCriticalPaceIsKeptFree(t *testing.T) {
 		}
 		return d.Admitted
 	}
+	if !take(admission.Critical, 10) {
+		t.Fatal("critical 10 refused")
+	}
+	c.add(15 * time.Second)
 	if !take(admission.Critical, 50) { // pace: 50 in 10 s, 300 a minute
 		t.Fatal("critical 50 refused")
 	}
 	if !take(admission.Standard, 700) || take(admission.Standard, 1) { // non-critical 700 + critical's 300 a minute
 		t.Fatal("standard did not stop at the limit minus critical's pace")
 	}
-	if !take(admission.Critical, 250) {
+	if !take(admission.Critical, 240) {
 		t.Fatal("critical refused within its pace")
 	}
 	c.add(11 * time.Second) // the pace is over; the window still holds critical's 300
 	if take(admission.Standard, 1) {
 		t.Fatal("standard admitted into critical's spend of the window")
+	}
+}
+
+// A critical stream that has just begun is paced from the seconds it has run.
+func TestNewCriticalStreamIsPacedFromItsStart(t *testing.T) {
+	c := &clock{t: time.Unix(9_000_000, 0)}
+	s := newStore(t, c)
+	ctx := context.Background()
+	q := []admission.Quota{quota("tpm", 10_000)}
+	for range 4 { // 100 a second for 4 s, paced over the 5 s up to now: 4800 a minute
+		if d, err := s.Reserve(ctx, admission.Critical, 100, q); err != nil || !d.Admitted {
+			t.Fatalf("%+v %v", d, err)
+		}
+		c.add(time.Second)
+	}
+	if d, _ := s.Reserve(ctx, admission.Standard, 5201, q); d.Admitted {
+		t.Fatal("standard took room a new critical stream of 4800 a minute needs")
+	}
+	if d, _ := s.Reserve(ctx, admission.Standard, 5200, q); !d.Admitted {
+		t.Fatalf("standard refused below the limit minus the critical stream: %+v", d)
 	}
 }

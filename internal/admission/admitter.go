@@ -348,15 +348,21 @@ func (a *Admitter) storeResult(err error) {
 			return
 		}
 		a.up, a.backoff = true, 0
-		keys := make([]*keyState, 0, len(a.keys))
+		// Taken now, before this reservation's answer (from the store that came back) replaces
+		// the epoch the guard last saw.
+		var replays []replay
 		for _, k := range a.keys {
-			if k.quota.Enforcement != Local {
-				keys = append(keys, k)
+			if k.quota.Enforcement == Local {
+				continue
 			}
+			tokens, requests := k.window.takeUnsent()
+			replays = append(replays, replay{q: k.quota, r: Replay{Tokens: tokens, Requests: requests, Epoch: k.epoch, SeedTokens: k.seed}})
+			k.seed = 0
+			k.window.reset()
 		}
 		a.mu.Unlock()
 		a.obs.StoreAvailable(true, nil)
-		go a.sendUnsent(keys)
+		go a.sendReplays(replays)
 		return
 	}
 	wasUp := a.up
@@ -382,24 +388,24 @@ func (a *Admitter) storeResult(err error) {
 	}
 }
 
-// sendUnsent adds to the store what this guard admitted on its own share while it was away, so
-// that the store's window holds the whole fleet's spend again, then forgets the local windows.
-func (a *Admitter) sendUnsent(keys []*keyState) {
-	for _, k := range keys {
-		tokens, requests := k.window.takeUnsent()
-		a.mu.Lock()
-		q := k.quota
-		r := Replay{Tokens: tokens, Requests: requests, Epoch: k.epoch, SeedTokens: k.seed}
-		k.seed = 0
-		a.mu.Unlock()
-		if r.Tokens > 0 || r.Requests > 0 || r.SeedTokens > 0 {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*a.store.timeout)
-			if err := a.store.Add(ctx, r, q); err != nil {
-				a.obs.SettleDropped()
-			}
-			cancel()
+type replay struct {
+	q Quota
+	r Replay
+}
+
+// sendReplays adds to the store what this guard admitted on its own share while it was away (and
+// its share of the fleet's spend, should the store have lost the quota), so that the store's
+// window holds the whole fleet's spend again.
+func (a *Admitter) sendReplays(replays []replay) {
+	for _, rp := range replays {
+		if rp.r.Tokens == 0 && rp.r.Requests == 0 && rp.r.SeedTokens == 0 {
+			continue
 		}
-		k.window.reset()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*a.store.timeout)
+		if err := a.store.Add(ctx, rp.r, rp.q); err != nil {
+			a.obs.SettleDropped()
+		}
+		cancel()
 	}
 }
 

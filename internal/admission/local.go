@@ -30,17 +30,27 @@ type localSlot struct {
 const paceSeconds = 10
 
 // sums adds up the slots still in the window at second now.
+// sums adds up the slots still in the window at second now: all traffic, critical traffic, and
+// critical traffic's pace scaled to a minute as the script does it.
 func (w *localWindow) sums(now int64) (t, r, ct, cr, pt, pr int64) {
+	first := int64(0)
 	for i := range w.slots {
 		s := &w.slots[i]
 		if s.second > now-windowSeconds && s.second <= now {
 			t, r, ct, cr = t+s.tokens, r+s.requests, ct+s.critTokens, cr+s.critReqs
 			if s.second > now-paceSeconds {
 				pt, pr = pt+s.critTokens, pr+s.critReqs
+				if s.critTokens > 0 && (first == 0 || s.second < first) {
+					first = s.second
+				}
 			}
 		}
 	}
-	return t, r, ct, cr, pt * 60 / paceSeconds, pr * 60 / paceSeconds
+	span := int64(paceSeconds)
+	if first != 0 && pt >= ct && pr >= cr {
+		span = max(2, now-first+1)
+	}
+	return t, r, ct, cr, pt * 60 / span, pr * 60 / span
 }
 
 // slot returns second's slot, emptied if it held an older second.

@@ -54,20 +54,26 @@ local function share(key, ppmPerSecond)
   return f
 end
 
--- pace is critical traffic's spend in the last PACE seconds, scaled to a minute.
-local function pace(key, h)
+-- pace is critical traffic's spend in the last PACE seconds, scaled to a minute. Critical traffic
+-- that has just begun (nothing older in the window) is scaled from the seconds it has run, at
+-- least 2, so that a new critical stream is protected from its first seconds.
+local function pace(key, h, CT, CR)
   local fields = {}
   for s = h - PACE + 1, h do
     table.insert(fields, 'c'..s)
     table.insert(fields, 'q'..s)
   end
   local v = redis.call('HMGET', key, unpack(fields))
-  local t, r = 0, 0
+  local t, r, first = 0, 0, nil
   for j = 1, #v, 2 do
-    t = t + tonumber(v[j] or 0)
+    local ct = tonumber(v[j] or 0)
+    if ct > 0 and not first then first = (j + 1) / 2 end
+    t = t + ct
     r = r + tonumber(v[j + 1] or 0)
   end
-  return t * 60 / PACE, r * 60 / PACE
+  local span = PACE
+  if first and t >= CT and r >= CR then span = math.max(2, PACE - first + 1) end
+  return math.floor(t * 60 / span), math.floor(r * 60 / span)
 end
 
 -- fits checks one kind of limit (0 admitted, 1 refused at the shed threshold, 2 at the hard
@@ -112,7 +118,7 @@ for i, key in ipairs(KEYS) do
     local lt = math.floor(tonumber(ARGV[b+1]) * f / FULL)
     local lr = math.floor(tonumber(ARGV[b+2]) * f / FULL)
     local pt, pr = 0, 0
-    if class ~= 0 then pt, pr = pace(key, slots[i]) end
+    if class ~= 0 then pt, pr = pace(key, slots[i], CT, CR) end
     local r = fits(lt, T, CT, pt, n, shed, hard, res)
     if r == 0 then r = fits(lr, R, CR, pr, 1, shed, hard, res) end
     if r ~= 0 then refused = {i, r == 1 and 1 or 0} end
