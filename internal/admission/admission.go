@@ -10,11 +10,11 @@
 //
 // Criticality: critical requests are admitted up to the hard limit. Standard requests are admitted
 // while the window's non-critical spend, plus critical traffic's demand for a minute, stays below
-// the hard limit; sheddable ones the same below the shed threshold. Critical demand is the largest
-// of the critical reserve share of the limit, what critical traffic spent in the window, and its
-// pace over the last 10 seconds scaled to a minute (which sees a critical burst before the window
-// does). So critical traffic whose own demand fits under the limit is not refused because other
-// classes used the budget.
+// the hard limit; sheddable ones the same below the shed threshold. Critical demand is the larger
+// of what critical traffic spent in the window and its pace over the last 10 seconds scaled to a
+// minute (which sees a new critical stream before the window does), plus the critical reserve
+// share of the limit as headroom. So critical traffic whose own demand fits under the limit is not
+// refused because other classes used the budget.
 //
 // Store loss: every key carries an epoch (when it was made). A guard that comes back to a store
 // whose key has a new epoch (a Redis restarted empty) brings back its share of the fleet's spend

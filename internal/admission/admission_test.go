@@ -175,7 +175,7 @@ func TestCriticalPaceIsKeptFree(t *testing.T) {
 	if !take(admission.Critical, 50) { // pace: 50 in 10 s, 300 a minute
 		t.Fatal("critical 50 refused")
 	}
-	if !take(admission.Standard, 700) || take(admission.Standard, 1) { // non-critical 700 + critical's 300 a minute
+	if !take(admission.Standard, 600) || take(admission.Standard, 1) { // non-critical 600 + critical's 300 a minute + the reserve
 		t.Fatal("standard did not stop at the limit minus critical's pace")
 	}
 	if !take(admission.Critical, 240) {
@@ -199,10 +199,10 @@ func TestNewCriticalStreamIsPacedFromItsStart(t *testing.T) {
 		}
 		c.add(time.Second)
 	}
-	if d, _ := s.Reserve(ctx, admission.Standard, 5201, q); d.Admitted {
-		t.Fatal("standard took room a new critical stream of 4800 a minute needs")
+	if d, _ := s.Reserve(ctx, admission.Standard, 4201, q); d.Admitted {
+		t.Fatal("standard took room a new critical stream of 4800 a minute (and the reserve of 1000) needs")
 	}
-	if d, _ := s.Reserve(ctx, admission.Standard, 5200, q); !d.Admitted {
+	if d, _ := s.Reserve(ctx, admission.Standard, 4200, q); !d.Admitted {
 		t.Fatalf("standard refused below the limit minus the critical stream: %+v", d)
 	}
 }

@@ -102,7 +102,7 @@ func (w *localWindow) reserve(now time.Time, class Class, n int64, q Quota, shar
 			}
 			return 0
 		}
-		other := used - crit + ask + max(limit*q.CriticalReservePercent/100, crit, pace)
+		other := used - crit + ask + max(crit, pace) + limit*q.CriticalReservePercent/100
 		if class == Standard && other > limit*q.HardPercent/100 {
 			return 2
 		}

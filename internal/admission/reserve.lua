@@ -78,15 +78,15 @@ end
 
 -- fits checks one kind of limit (0 admitted, 1 refused at the shed threshold, 2 at the hard
 -- limit). Critical requests pass up to the hard limit. The others must leave critical traffic
--- its demand for a minute: the larger of the reserve share of the limit, what it spent in the
--- window and its pace of the last seconds, less what it already holds in the window.
+-- its demand for a minute, the larger of what it spent in the window and its pace of the last
+-- seconds, plus the reserve share of the limit as its headroom.
 local function fits(limit, u, crit, critPace, ask, shed, hard, res)
   if limit <= 0 then return 0 end
   if class == 0 then
     if u + ask > math.floor(limit * hard / 100) then return 2 end
     return 0
   end
-  local demand = math.max(math.floor(limit * res / 100), crit, critPace)
+  local demand = math.max(crit, critPace) + math.floor(limit * res / 100)
   local other = u - crit + ask + demand
   if class == 1 and other > math.floor(limit * hard / 100) then return 2 end
   if class == 2 and other > math.floor(limit * shed / 100) then return 1 end
