@@ -70,11 +70,13 @@ test: verify-generated vet lint envtest $(HELM) ## Run every test: lint, unit, e
 	sdkjs=$$(hack/npm-ci.sh test/sdkjs sdkjs); export SDKJS_NODE_MODULES="$$sdkjs"; echo "SDKJS_NODE_MODULES=$$SDKJS_NODE_MODULES"; \
 	hack/verify-kustomize.sh "$$assets/kubectl"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
-	KUBEBUILDER_ASSETS="$$assets" go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v '/test/e2e$$') && \
+	KUBEBUILDER_ASSETS="$$assets" go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v -e '/test/e2e$$' -e '/test/admission$$') && \
 	echo "Allocation tests (without the race detector, which allocates on its own):" && \
 	go test -count=1 -run 'Allocs' ./internal/guard/... && \
 	echo "End-to-end suite (alone, so that the rest of the suite does not starve its load generators):" && \
 	KUBEBUILDER_ASSETS="$$assets" go test $(GO_TEST_FLAGS) -timeout 20m ./test/e2e/ && \
+	echo "Fleet-wide admission (10 guard processes, Redis, the provider quota; alone, for the same reason):" && \
+	go test $(GO_TEST_FLAGS) -timeout 10m ./test/admission/ && \
 	echo "Benchmark smoke run (every figure produced; the values mean nothing here):" && \
 	$(MAKE) --no-print-directory bench BENCH_SHORT=1
 

@@ -61,9 +61,10 @@ func TestPrinterColumns(t *testing.T) {
 		status: map[string]any{
 			"conditions": []any{readyCondition("True", "Reconciled")},
 			"state":      "Warning", "usedPercent": "83.1", "limit": "400000 tokens/min",
+			"admission": map[string]any{"enforcement": "shared", "guards": 6, "learnedPercent": "100.0"},
 		},
-		columns: []string{"Name", "State", "Used%", "Limit", "Mode (wide)", "Age"},
-		cells:   []any{"claude-budget", "Warning", "83.1", "400000 tokens/min", "enforce"},
+		columns: []string{"Name", "State", "Used%", "Limit", "Learned% (wide)", "Mode (wide)", "Age"},
+		cells:   []any{"claude-budget", "Warning", "83.1", "400000 tokens/min", "100.0", "enforce"},
 	}, {
 		sample:   "failoverpolicy",
 		resource: "failoverpolicies",
