@@ -134,5 +134,3 @@ func (r *TokenQuotaReconciler) countGuards(ctx context.Context, q *breakwaterv1a
 	}
 	return n, nil
 }
-
-func ptrTo[T any](v T) *T { return &v }

@@ -30,16 +30,21 @@ type localSlot struct {
 const paceSeconds = 10
 
 // sums adds up the slots still in the window at second now.
-// sums adds up the slots still in the window at second now: all traffic, critical traffic, and
-// critical traffic's pace scaled to a minute as the script does it.
-func (w *localWindow) sums(now int64) (t, r, ct, cr, pt, pr int64) {
+// spend is what a window holds of one kind (tokens or requests): in all, of critical traffic, and
+// critical traffic's pace scaled to a minute.
+type spend struct{ all, crit, pace int64 }
+
+// sums adds up the slots still in the window at second now, pacing critical traffic as the script
+// does.
+func (w *localWindow) sums(now int64) (tokens, requests spend) {
 	first := int64(0)
 	for i := range w.slots {
 		s := &w.slots[i]
 		if s.second > now-windowSeconds && s.second <= now {
-			t, r, ct, cr = t+s.tokens, r+s.requests, ct+s.critTokens, cr+s.critReqs
+			tokens.all, requests.all = tokens.all+s.tokens, requests.all+s.requests
+			tokens.crit, requests.crit = tokens.crit+s.critTokens, requests.crit+s.critReqs
 			if s.second > now-paceSeconds {
-				pt, pr = pt+s.critTokens, pr+s.critReqs
+				tokens.pace, requests.pace = tokens.pace+s.critTokens, requests.pace+s.critReqs
 				if s.critTokens > 0 && (first == 0 || s.second < first) {
 					first = s.second
 				}
@@ -47,10 +52,11 @@ func (w *localWindow) sums(now int64) (t, r, ct, cr, pt, pr int64) {
 		}
 	}
 	span := int64(paceSeconds)
-	if first != 0 && pt >= ct && pr >= cr {
+	if first != 0 && tokens.pace >= tokens.crit && requests.pace >= requests.crit {
 		span = max(2, now-first+1)
 	}
-	return t, r, ct, cr, pt * 60 / span, pr * 60 / span
+	tokens.pace, requests.pace = tokens.pace*60/span, requests.pace*60/span
+	return tokens, requests
 }
 
 // slot returns second's slot, emptied if it held an older second.
@@ -91,18 +97,18 @@ func (w *localWindow) reserve(now time.Time, class Class, n int64, q Quota, shar
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	sec := now.Unix()
-	T, R, CT, CR, PT, PR := w.sums(sec)
-	fits := func(limit, used, crit, pace, ask int64) int {
+	tokens, requests := w.sums(sec)
+	fits := func(limit int64, sp spend, ask int64) int {
 		if limit <= 0 {
 			return 0
 		}
 		if class == Critical {
-			if used+ask > limit*q.HardPercent/100 {
+			if sp.all+ask > limit*q.HardPercent/100 {
 				return 2
 			}
 			return 0
 		}
-		other := used - crit + ask + max(crit, pace) + limit*q.CriticalReservePercent/100
+		other := sp.all - sp.crit + ask + max(sp.crit, sp.pace) + limit*q.CriticalReservePercent/100
 		if class == Standard && other > limit*q.HardPercent/100 {
 			return 2
 		}
@@ -111,10 +117,10 @@ func (w *localWindow) reserve(now time.Time, class Class, n int64, q Quota, shar
 		}
 		return 0
 	}
-	if f := fits(lt, T, CT, PT, n); f != 0 {
+	if f := fits(lt, tokens, n); f != 0 {
 		return f
 	}
-	if f := fits(lr, R, CR, PR, 1); f != 0 {
+	if f := fits(lr, requests, 1); f != 0 {
 		return f
 	}
 	s := w.slot(sec)

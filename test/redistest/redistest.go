@@ -40,23 +40,36 @@ func Start(t testing.TB) string {
 // options, such as "--requirepass", "secret".
 func StartServer(t testing.TB, args ...string) *Server {
 	t.Helper()
-	bin, err := Binary()
+	s, err := Launch(t.TempDir(), args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{bin: bin, args: args, g: &localproc.Group{LogDir: t.TempDir()}}
-	t.Cleanup(func() { s.g.StopAll(5 * time.Second) })
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Launch is StartServer outside a test (the benchmarks): the server logs into logDir, and Stop
+// ends it.
+func Launch(logDir string, args ...string) (*Server, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{bin: bin, args: args, g: &localproc.Group{LogDir: logDir}}
 	for try := 0; try < 5; try++ {
 		if s.Addr, err = localproc.FreeAddr(); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		if err = s.Restart(); err == nil {
-			return s
+			return s, nil
 		}
 	}
-	t.Fatalf("redis-server did not start on a free port: %v", err)
-	return nil
+	s.Stop()
+	return nil, fmt.Errorf("redis-server did not start on a free port: %w", err)
 }
+
+// Stop ends the server and every earlier run of it.
+func (s *Server) Stop() { s.g.StopAll(5 * time.Second) }
 
 // Kill stops the server at once (SIGKILL after no grace), as a crashed or partitioned store.
 func (s *Server) Kill() { s.p.Stop(0) }
