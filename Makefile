@@ -131,8 +131,8 @@ undeploy: envtest ## Remove the manager from the cluster.
 .PHONY: bench
 bench: ## Measure the guard and the manager against same-run baselines; writes bin/bench.json (docs/benchmarks.md). BENCH_SHORT=1: smoke run.
 	@set -e; assets=$$(K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest-assets.sh); \
-	prometheus=$$(hack/prometheus.sh); \
-	KUBEBUILDER_ASSETS="$$assets" PROMETHEUS="$$prometheus" go run ./test/bench/cmd/bench $(if $(BENCH_SHORT),-short) $(BENCH_ARGS)
+	prometheus=$$(hack/prometheus.sh); redis=$$(hack/redis.sh); \
+	KUBEBUILDER_ASSETS="$$assets" PROMETHEUS="$$prometheus" REDIS_SERVER="$$redis" go run ./test/bench/cmd/bench $(if $(BENCH_SHORT),-short) $(BENCH_ARGS)
 
 .PHONY: demo
 demo: ## Run the whole system on this machine and play the incident story (docs/demo.md); DEMO_ARGS=--keep-running keeps it up.

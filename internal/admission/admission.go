@@ -170,13 +170,7 @@ func (s *Store) Add(ctx context.Context, r Replay, q Quota) error {
 }
 
 func (s *Store) reserve(ctx context.Context, class Class, tokens, force int64, r Replay, quotas []Quota) (Decision, error) {
-	keys := make([]string, len(quotas))
-	args := []any{s.now().UnixMilli(), int(class), tokens, force, strconv.FormatInt(r.Epoch, 10), r.SeedTokens, r.SeedRequests}
-	for i, q := range quotas {
-		keys[i] = q.redisKey()
-		args = append(args, q.TokensPerMinute, q.RequestsPerMinute, q.ShedPercent, q.HardPercent, q.CriticalReservePercent,
-			recoveryPpmPerSecond)
-	}
+	keys, args := reserveCall(s.now(), class, tokens, force, r, quotas)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	res, err := reserveScript.Run(ctx, s.client, keys, args...).Int64Slice()
@@ -200,6 +194,25 @@ func (s *Store) reserve(ctx context.Context, class Class, tokens, force int64, r
 		}
 	}
 	return d, nil
+}
+
+// reserveCall is the reserve script's keys and arguments.
+func reserveCall(now time.Time, class Class, tokens, force int64, r Replay, quotas []Quota) ([]string, []any) {
+	keys := make([]string, len(quotas))
+	args := []any{now.UnixMilli(), int(class), tokens, force, strconv.FormatInt(r.Epoch, 10), r.SeedTokens, r.SeedRequests}
+	for i, q := range quotas {
+		keys[i] = q.redisKey()
+		args = append(args, q.TokensPerMinute, q.RequestsPerMinute, q.ShedPercent, q.HardPercent, q.CriticalReservePercent,
+			recoveryPpmPerSecond)
+	}
+	return keys, args
+}
+
+// BareReserve runs the reserve script once with the keys and arguments Reserve would send, and
+// decodes nothing: the round trip a reservation costs at least, for the benchmarks' baseline.
+func BareReserve(ctx context.Context, client redis.Scripter, class Class, tokens int64, quotas []Quota) error {
+	keys, args := reserveCall(time.Now(), class, tokens, 0, Replay{}, quotas)
+	return reserveScript.Run(ctx, client, keys, args...).Err()
 }
 
 // Settle replaces a reservation of reserved tokens by the actual usage; requestSent false also

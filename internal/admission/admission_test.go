@@ -57,6 +57,19 @@ func TestWindowAdmitsTheLimitAndSlides(t *testing.T) {
 	}
 }
 
+// A window of standard traffic only slides too (the critical counters of its slots are absent).
+func TestStandardOnlyWindowSlides(t *testing.T) {
+	c := &clock{t: time.Unix(1_500_000, 0)}
+	s := newStore(t, c)
+	q := []admission.Quota{quota("tpm", 1000)}
+	for i := range 200 {
+		if _, err := s.Reserve(context.Background(), admission.Standard, 10, q); err != nil {
+			t.Fatalf("reservation %d at %s: %v", i, c.now(), err)
+		}
+		c.add(time.Second)
+	}
+}
+
 // Settling gives back unused tokens; a request that never reached a provider gives back its request.
 func TestSettleReturnsUnusedTokens(t *testing.T) {
 	c := &clock{t: time.Unix(2_000_000, 0)}

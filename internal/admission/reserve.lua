@@ -29,10 +29,11 @@ local function advance(key)
   for s = h - W + 1, math.min(h, slot - W) do
     local v = redis.call('HMGET', key, 't'..s, 'r'..s, 'c'..s, 'q'..s)
     if v[1] then
-      redis.call('HINCRBY', key, 'T', -tonumber(v[1]))
-      redis.call('HINCRBY', key, 'R', -tonumber(v[2] or 0))
-      redis.call('HINCRBY', key, 'CT', -tonumber(v[3] or 0))
-      redis.call('HINCRBY', key, 'CR', -tonumber(v[4] or 0))
+      -- 0 - x, not -x: Lua writes -0 as "-0", which HINCRBY refuses.
+      redis.call('HINCRBY', key, 'T', 0 - tonumber(v[1]))
+      redis.call('HINCRBY', key, 'R', 0 - tonumber(v[2] or 0))
+      redis.call('HINCRBY', key, 'CT', 0 - tonumber(v[3] or 0))
+      redis.call('HINCRBY', key, 'CR', 0 - tonumber(v[4] or 0))
       redis.call('HDEL', key, 't'..s, 'r'..s, 'c'..s, 'q'..s)
     end
   end

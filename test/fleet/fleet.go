@@ -95,7 +95,7 @@ func Build(dir string) (string, error) {
 }
 
 // Start starts the simulator and the guards, and waits until every guard is ready.
-func Start(o Options) (f *Fleet, err error) {
+func Start(o Options) (*Fleet, error) {
 	if o.TokenQuota == 0 {
 		o.TokenQuota = DefaultTokenQuota
 	}
@@ -107,38 +107,41 @@ func Start(o Options) (f *Fleet, err error) {
 	if err != nil {
 		return nil, err
 	}
-	f = &Fleet{Sim: sim, procs: &localproc.Group{LogDir: o.Dir}}
-	defer func() {
-		if err != nil {
-			f.Stop()
-		}
-	}()
+	f := &Fleet{Sim: sim, procs: &localproc.Group{LogDir: o.Dir}}
+	if err := f.start(o, sim.URL()); err != nil {
+		f.Stop()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *Fleet) start(o Options, simURL string) error {
 	env := []string{"AWS_ACCESS_KEY_ID=AKIDFLEET", "AWS_SECRET_ACCESS_KEY=fleet-secret", "AWS_REGION=us-east-1",
 		"AWS_EC2_METADATA_DISABLED=true"}
 	n := 0
 	for _, c := range Classes {
 		for range c.Guards {
 			n++
-			data, err := json.Marshal(o.config(c.Criticality, sim.URL()))
+			data, err := json.Marshal(o.config(c.Criticality, simURL))
 			if err != nil {
-				return nil, err
+				return err
 			}
 			file := filepath.Join(o.Dir, fmt.Sprintf("guard-%d.json", n))
 			if err := os.WriteFile(file, data, 0o600); err != nil {
-				return nil, err
+				return err
 			}
 			listen, err := localproc.FreeAddr()
 			if err != nil {
-				return nil, err
+				return err
 			}
 			admin, err := localproc.FreeAddr()
 			if err != nil {
-				return nil, err
+				return err
 			}
 			p, err := f.procs.Start(fmt.Sprintf("guard-%d-%s", n, c.Criticality), env, o.Bin, "--config-file="+file,
 				"--listen="+listen, "--admin-listen="+admin, "--log-level=warn")
 			if err != nil {
-				return nil, err
+				return err
 			}
 			f.Guards = append(f.Guards, &Guard{Criticality: c.Criticality, URL: "http://" + listen, Admin: "http://" + admin, Proc: p,
 				client: &http.Client{Timeout: 10 * time.Second}})
@@ -146,10 +149,10 @@ func Start(o Options) (f *Fleet, err error) {
 	}
 	for _, g := range f.Guards {
 		if err := localproc.WaitHTTP(context.Background(), g.Proc, g.Admin+"/readyz", 20*time.Second); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return f, nil
+	return nil
 }
 
 func (o Options) config(crit guardconfig.Criticality, simURL string) guardconfig.Config {

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/breakwater-dev/breakwater/test/bench/admissionbench"
 	"github.com/breakwater-dev/breakwater/test/bench/guardbench"
 	"github.com/breakwater-dev/breakwater/test/bench/managerbench"
 	"github.com/breakwater-dev/breakwater/test/bench/report"
@@ -37,6 +38,9 @@ var parts = []part{
 	{"manager", managerbench.FigureNames, func(ctx context.Context, short bool, dir string, log io.Writer) ([]report.Figure, error) {
 		return managerbench.Run(ctx, managerbench.Options{Short: short, WorkDir: dir, Log: log})
 	}},
+	{"admission", admissionbench.FigureNames, func(ctx context.Context, short bool, dir string, log io.Writer) ([]report.Figure, error) {
+		return admissionbench.Run(ctx, admissionbench.Options{Short: short, WorkDir: dir, Log: log})
+	}},
 	{"detection", detectFigures, func(ctx context.Context, _ bool, dir string, log io.Writer) ([]report.Figure, error) {
 		return detect(ctx, dir, log)
 	}},
@@ -45,7 +49,7 @@ var parts = []part{
 func main() {
 	short := flag.Bool("short", os.Getenv("BENCH_SHORT") != "", "smoke run: every figure, from very short measurements (BENCH_SHORT=1 sets it)")
 	out := flag.String("out", "", "where to write the figures as JSON (default bin/bench.json)")
-	only := flag.String("only", "", "run only this part: guard, manager or detection")
+	only := flag.String("only", "", "run only this part: guard, manager, admission or detection")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, *short, *out, *only)
