@@ -26,7 +26,7 @@ const learnedEventStep = 10.0
 // guards enforce at the request, how many guards share the quota, and, with a shared store, the
 // learned limit and the last minute's spend as the store holds them. It returns the condition to
 // set, or nil when the quota has no store to report on.
-func (r *TokenQuotaReconciler) observeAdmission(ctx context.Context, q *breakwaterv1alpha1.TokenQuota, now time.Time) *metav1.Condition {
+func (r *TokenQuotaReconciler) observeAdmission(ctx context.Context, q *breakwaterv1alpha1.TokenQuota, now time.Time, tokensPerMinute int64) *metav1.Condition {
 	enforcement := render.QuotaEnforcement(q, r.admission != nil)
 	guards, err := r.countGuards(ctx, q)
 	if err != nil {
@@ -54,9 +54,10 @@ func (r *TokenQuotaReconciler) observeAdmission(ctx context.Context, q *breakwat
 		}
 		return cond
 	}
-	tpm, rpm := q.Spec.Limits.TokensPerMinute, q.Spec.Limits.RequestsPerMinute
-	if q.Spec.ServiceQuota != nil {
-		tpm = q.Status.EffectiveTokensPerMinute
+	rpm := q.Spec.Limits.RequestsPerMinute
+	var tpm *int64
+	if tokensPerMinute > 0 {
+		tpm = &tokensPerMinute
 	}
 	percent := float64(standing.Share) * 100 / admission.FullShare
 	st.LearnedPercent = strconv.FormatFloat(percent, 'f', 1, 64)
@@ -73,6 +74,18 @@ func (r *TokenQuotaReconciler) observeAdmission(ctx context.Context, q *breakwat
 		guards, standing.Tokens, standing.Requests)
 	r.announceLearned(q, prev, percent, st)
 	return cond
+}
+
+// learnedLimit is the limit the control loop decides on: the tokens-per-minute limit in force at
+// the request, which is the learned one when the provider throttled below the configured limit.
+// Then usage held at the learned limit by admission reads as the quota being used up, and the
+// loop sheds the workloads admission keeps refusing instead of leaving them running for nothing.
+func learnedLimit(q *breakwaterv1alpha1.TokenQuota, limit resolvedLimit) resolvedLimit {
+	if a := q.Status.Admission; a != nil && a.Enforcement == breakwaterv1alpha1.EnforcementShared &&
+		a.LearnedTokensPerMinute != nil && *a.LearnedTokensPerMinute > 0 && *a.LearnedTokensPerMinute < limit.tokensPerMinute {
+		limit.tokensPerMinute = *a.LearnedTokensPerMinute
+	}
+	return limit
 }
 
 // readStanding asks the store for the quota's learned share and window.

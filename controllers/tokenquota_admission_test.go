@@ -85,6 +85,17 @@ func TestTokenQuotaSharedAdmission(t *testing.T) {
 		t.Errorf("%d %s Events, want 1", n, bw.ReasonLearnedLimitLowered)
 	}
 
+	// Usage held at the learned limit by admission is the quota used up: 350 tokens/min is 35 % of
+	// the configured 1000 but above the shed threshold of the learned 360.
+	l.usage.set(ns, 350)
+	eventually(t, "the quota Shedding against its learned limit", func(ctx context.Context) (bool, error) {
+		q, err := l.quota(ctx, ns)
+		if err != nil {
+			return false, err
+		}
+		return q.Status.State == bw.QuotaShedding && q.Status.EffectiveTokensPerMinute != nil && *q.Status.EffectiveTokensPerMinute == 1000, nil
+	})
+
 	// The guard config names the store, the copied Secret's file and the fleet's guard count.
 	var cfg *guardconfig.Config
 	eventually(t, "the guard config with two guards", func(ctx context.Context) (bool, error) {

@@ -71,7 +71,8 @@ func (r *TokenQuotaReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	limit := r.resolveLimit(ctx, q)
 	usage := r.measureUsage(ctx, q)
-	quotaPlan, err := decideQuota(q, limit, usage, endpoints.maxOutputTokens, now, r.sources.QuotaMinDwell)
+	admissionCond := r.observeAdmission(ctx, q, now, limit.tokensPerMinute)
+	quotaPlan, err := decideQuota(q, learnedLimit(q, limit), usage, endpoints.maxOutputTokens, now, r.sources.QuotaMinDwell)
 	if err != nil {
 		// The API server validates costPerDay; a value it let through will not parse on a retry.
 		setConditions(&q.Status.Conditions, q.Generation, readyFalse(breakwaterv1alpha1.ReasonInvalidLimit, fmt.Sprintf("spec.%v: fix the value", err)))
@@ -82,8 +83,8 @@ func (r *TokenQuotaReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	applyQuotaPlan(q, quotaPlan, usage, limit, now)
 	shed, scaleErr := r.scaleWorkloads(ctx, q, quotaPlan, now)
 	conds := append(quotaConditions(q, endpoints.missing, limit.condition), usage.condition)
-	if c := r.observeAdmission(ctx, q, now); c != nil {
-		conds = append(conds, *c)
+	if admissionCond != nil {
+		conds = append(conds, *admissionCond)
 	}
 	setConditions(&q.Status.Conditions, q.Generation, conds...)
 	if scaleErr == nil {
