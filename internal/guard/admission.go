@@ -41,16 +41,17 @@ func (rt *admissionRuntime) close() {
 	}
 }
 
-// admissionFor returns prev when the store settings and password are unchanged, else a new
-// runtime. It reads the password and CA files, so a rotated Secret takes effect on the next load.
+// admissionFor returns prev when the store settings and CA are unchanged, else a new runtime. The
+// password file is read again every 30 s (secretFile) for each new connection, so a rotated
+// Secret takes effect without a reload.
 func (g *Guard) admissionFor(prev *admissionRuntime, c *guardconfig.AdmissionStore) (*admissionRuntime, error) {
-	var password string
+	var password *secretFile
 	var roots *x509.CertPool
 	key := "local"
 	if c != nil {
 		var err error
 		if c.PasswordFile != "" {
-			if password, err = readSecret(c.PasswordFile); err != nil {
+			if password, err = loadSecret(c.PasswordFile, g.log); err != nil {
 				return nil, fmt.Errorf("admission.store.passwordFile: %w", err)
 			}
 		}
@@ -65,7 +66,7 @@ func (g *Guard) admissionFor(prev *admissionRuntime, c *guardconfig.AdmissionSto
 			}
 		}
 		settings, _ := json.Marshal(c)
-		sum := sha256.Sum256(append(append(settings, password...), ca...))
+		sum := sha256.Sum256(append(settings, ca...))
 		key = hex.EncodeToString(sum[:])
 	}
 	if prev != nil && prev.key == key {
@@ -80,13 +81,16 @@ func (g *Guard) admissionFor(prev *admissionRuntime, c *guardconfig.AdmissionSto
 		Addrs:      c.Addresses,
 		MasterName: c.MasterName,
 		Username:   c.Username,
-		Password:   password,
 		// The request path waits at most the timeout; no retries there (the local share answers).
 		ContextTimeoutEnabled: true,
 		MaxRetries:            -1,
 		DialTimeout:           time.Second,
 		// Warm connections, so that no reservation pays a TCP and TLS handshake within its timeout.
 		MinIdleConns: 4,
+	}
+	if password != nil {
+		username := c.Username
+		o.CredentialsProvider = func() (string, string) { return username, password.Value() }
 	}
 	if c.TLS {
 		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName, RootCAs: roots}

@@ -3,6 +3,8 @@ package guard_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -90,4 +92,26 @@ func TestAdmissionSharedLearnsAProviderLimit(t *testing.T) {
 		t.Errorf("store up = %g, want 1", got)
 	}
 	t.Logf("%d provider throttles of 10; learned share %.3f", throttled, a.value(a.m.AdmissionLearnedShare.WithLabelValues("shop/bedrock")))
+}
+
+// The store's AUTH password comes from a mounted Secret file.
+func TestAdmissionStoreWithAUTH(t *testing.T) {
+	srv := redistest.StartServer(t, "--requirepass", "store-secret")
+	file := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(file, []byte("store-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, func(c *guardconfig.Config) {
+		c.Admission = guardconfig.Admission{
+			Store: &guardconfig.AdmissionStore{Addresses: []string{srv.Addr}, PasswordFile: file, Timeout: guardconfig.Duration(time.Second)},
+			Quotas: []guardconfig.AdmissionQuota{{Namespace: "shop", Name: "bedrock", Endpoints: []string{"claude"},
+				TokensPerMinute: 100_000}},
+		}
+	})
+	if status, hdr, _ := h.post("/m/claude/model/x/converse", converseBody); status != 200 {
+		t.Fatalf("%d %s", status, hdr.Get(guard.HeaderReason))
+	}
+	if got := h.value(h.m.AdmissionDecisions.WithLabelValues("shop/bedrock", metrics.AdmissionModeShared, metrics.AdmissionAdmitted)); got != 1 {
+		t.Errorf("shared admissions = %g, want 1: the guard did not reach the store with its password", got)
+	}
 }
