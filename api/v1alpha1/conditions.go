@@ -166,8 +166,6 @@ const (
 	ReasonStoreAnswering = "StoreAnswering"
 	// ReasonStoreUnavailable: the admission store did not answer; guards enforce their local share.
 	ReasonStoreUnavailable = "StoreUnavailable"
-	// ReasonNoStore: the manager has no admission store; the quota is enforced locally or not at all.
-	ReasonNoStore = "NoStoreConfigured"
 	// ReasonLearnedLimitLowered and ReasonLearnedLimitRaised are Events: the provider throttled
 	// below the configured limits, or the learned limit climbed back, by more than 10 points.
 	ReasonLearnedLimitLowered = "LearnedLimitLowered"

@@ -40,6 +40,11 @@ var reasonPages = map[string][]string{
 	"ReasonRestoreRecorded":         {"genaiworkload"},
 	"ReasonShedReverted":            {"genaiworkload"},
 	"ReasonQuotaDeleted":            {"genaiworkload"},
+	// Admission at the request (TokenQuota condition AdmissionStoreAvailable and Events).
+	"ReasonStoreAnswering":      {"tokenquota"},
+	"ReasonStoreUnavailable":    {"tokenquota"},
+	"ReasonLearnedLimitLowered": {"tokenquota"},
+	"ReasonLearnedLimitRaised":  {"tokenquota"},
 	// The quota state (TokenQuota status and Events).
 	"ReasonWithinLimits":         {"tokenquota"},
 	"ReasonWarnThresholdReached": {"tokenquota"},
