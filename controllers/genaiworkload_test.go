@@ -95,12 +95,9 @@ var configCases = []configCase{{
 			Workload:          guardconfig.Workload{Namespace: ns, Name: "support-assistant", Criticality: guardconfig.Sheddable},
 			Endpoints:         []guardconfig.Endpoint{claudeHaiku()},
 			RetrievalBackends: []guardconfig.RetrievalBackend{docsSearch()},
-			Quota:             guardconfig.Quota{State: guardconfig.QuotaNormal},
-			// The sample quota's per-minute limits, enforced at each request on the local share
-			// (the suite's manager has no admission store), one guard until pods run.
-			Admission: guardconfig.Admission{Quotas: []guardconfig.AdmissionQuota{{Namespace: ns, Name: "claude-budget",
-				Endpoints: []string{"claude-haiku"}, Enforcement: guardconfig.EnforcementLocal, TokensPerMinute: 400000,
-				RequestsPerMinute: 2000, ShedPercent: 90, HardPercent: 100, CriticalReservePercent: 10, Guards: 1}}}}
+			// No admission quotas: the suite's manager has no admission store, and the sample
+			// quota chooses no enforcement.
+			Quota: guardconfig.Quota{State: guardconfig.QuotaNormal}}
 	},
 }, {
 	name: "openai endpoint with an API-key Secret and an http backend, selector only",

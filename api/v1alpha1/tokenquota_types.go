@@ -76,8 +76,8 @@ const (
 
 // QuotaAdmission is per-request enforcement of tokensPerMinute and requestsPerMinute.
 type QuotaAdmission struct {
-	// enforcement: shared (default when the manager has an admission store), local (default
-	// without one) or off.
+	// enforcement: shared (the default when the manager has an admission store), local (each guard
+	// on its share of the limits) or off (the default without a store: only the control loop acts).
 	// +optional
 	Enforcement Enforcement `json:"enforcement,omitempty"`
 

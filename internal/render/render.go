@@ -323,16 +323,17 @@ func quota(quotas []breakwaterv1alpha1.TokenQuota, endpoints map[string]*breakwa
 }
 
 // QuotaEnforcement is the enforcement at the request a quota gets: its spec's, else shared with a
-// store and local without one; shared without a store falls back to local. Shadow quotas and
-// quotas with no per-minute limit are not enforced at the request ("off").
+// store and off without one (each guard on an even share of the limits refuses traffic that the
+// fleet as a whole has room for, so it is chosen, not defaulted); shared without a store falls
+// back to local. Shadow quotas and quotas with no per-minute limit are not enforced at the request.
 func QuotaEnforcement(q *breakwaterv1alpha1.TokenQuota, haveStore bool) breakwaterv1alpha1.Enforcement {
 	tpm, rpm := admissionLimits(q)
 	if q.Spec.Mode == breakwaterv1alpha1.ModeShadow || (tpm == 0 && rpm == 0) {
 		return breakwaterv1alpha1.EnforcementOff
 	}
 	switch e := q.Spec.Admission.Enforcement; {
-	case e == breakwaterv1alpha1.EnforcementOff:
-		return e
+	case e == breakwaterv1alpha1.EnforcementOff, e == "" && !haveStore:
+		return breakwaterv1alpha1.EnforcementOff
 	case e == breakwaterv1alpha1.EnforcementLocal || !haveStore:
 		return breakwaterv1alpha1.EnforcementLocal
 	}

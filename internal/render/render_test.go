@@ -410,3 +410,28 @@ func TestAgreesWithSidecar(t *testing.T) {
 		t.Errorf("ConfigMapName = %q, sidecar reads %q", got, want)
 	}
 }
+
+// A quota is enforced at the request shared when the manager has a store, and only when chosen
+// otherwise: local on an even share, never by default.
+func TestQuotaEnforcement(t *testing.T) {
+	tpm := int64(1000)
+	for _, tc := range []struct {
+		spec      bw.Enforcement
+		mode      bw.Mode
+		haveStore bool
+		want      bw.Enforcement
+	}{
+		{"", bw.ModeEnforce, true, bw.EnforcementShared},
+		{"", bw.ModeEnforce, false, bw.EnforcementOff},
+		{bw.EnforcementShared, bw.ModeEnforce, false, bw.EnforcementLocal},
+		{bw.EnforcementLocal, bw.ModeEnforce, true, bw.EnforcementLocal},
+		{bw.EnforcementOff, bw.ModeEnforce, true, bw.EnforcementOff},
+		{"", bw.ModeShadow, true, bw.EnforcementOff},
+	} {
+		q := &bw.TokenQuota{Spec: bw.TokenQuotaSpec{Mode: tc.mode,
+			Limits: bw.QuotaLimits{TokensPerMinute: &tpm}, Admission: bw.QuotaAdmission{Enforcement: tc.spec}}}
+		if got := QuotaEnforcement(q, tc.haveStore); got != tc.want {
+			t.Errorf("enforcement %q, mode %s, store %v: %s, want %s", tc.spec, tc.mode, tc.haveStore, got, tc.want)
+		}
+	}
+}
