@@ -115,3 +115,29 @@ func TestAdmissionStoreWithAUTH(t *testing.T) {
 		t.Errorf("shared admissions = %g, want 1: the guard did not reach the store with its password", got)
 	}
 }
+
+// A throttle that a fallback target made up for is that target's shortage, not the quota's: the
+// learned share stays whole.
+func TestAdmissionIgnoresThrottlesAFallbackServed(t *testing.T) {
+	addr := redistest.Start(t)
+	h := newHarness(t, func(c *guardconfig.Config) {
+		c.Admission = guardconfig.Admission{
+			Store:  &guardconfig.AdmissionStore{Addresses: []string{addr}, Timeout: guardconfig.Duration(time.Second)},
+			Quotas: []guardconfig.AdmissionQuota{{Namespace: "shop", Name: "bedrock", Endpoints: []string{"claude"}, TokensPerMinute: 100_000}},
+		}
+	})
+	h.east.SetQuota(upstreamsim.Quota{RequestsPerMinute: 1})
+	for i := range 5 {
+		if status, hdr, _ := h.post("/m/claude/model/x/converse", converseBody); status != 200 {
+			t.Fatalf("request %d: %d %s, want 200 from the fallback", i, status, hdr.Get(guard.HeaderReason))
+		}
+	}
+	if h.east.Stats().QuotaThrottled == 0 {
+		t.Fatal("us-east-1 never throttled")
+	}
+	time.Sleep(100 * time.Millisecond) // a lowered share would be reported asynchronously
+	// The gauge is set only when the share changes; 0 here means it never did.
+	if got := h.value(h.m.AdmissionLearnedShare.WithLabelValues("shop/bedrock")); got != 0 {
+		t.Errorf("learned share reported %g after throttles the fallback served, want no change", got)
+	}
+}

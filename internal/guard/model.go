@@ -43,7 +43,6 @@ type exchange struct {
 	in, out     int64
 	usageSeen   bool
 	streamError bool
-	throttled   bool // an upstream attempt answered 429: the provider's quota is below ours
 	outcome     string
 	reason      string
 }
@@ -152,7 +151,10 @@ func (g *Guard) serveModel(w http.ResponseWriter, r *http.Request, st *state, ep
 			actual = 0
 		}
 		st.admitter.Settle(ticket, actual, x.attempt > 0)
-		if x.throttled {
+		if x.outcome == metrics.OutcomeThrottled {
+			// Every target tried throttled the request the quota admitted: the provider's limit
+			// is below ours. A throttle another target made up for says that target is short, not
+			// the quota (the FailoverPolicy's business).
 			st.admitter.Throttled(ticket)
 		}
 	}
@@ -212,9 +214,6 @@ func (g *Guard) attempts(ctx context.Context, x *exchange) {
 			x.target = t
 			res := g.attempt(ctx, x, t)
 			t.series.attemptsTotal(attemptOutcome(res)).Inc()
-			if res.status == http.StatusTooManyRequests {
-				x.throttled = true
-			}
 			if res.done {
 				x.outcome, x.reason = res.outcome, res.reason
 			} else {

@@ -67,6 +67,8 @@ const (
 	TQuotaNormal       = "TokenQuota back to Normal"
 	TStandardRestored  = "support-assistant restored"
 	TSheddableRestored = "report-summarizer restored"
+	TBurstRefused      = "admission refuses sheddable calls at the request"
+	TBurstHeld         = "a minute at 3x: no provider throttle, every critical call served"
 )
 
 // mix is a load level: each workload's share of the TokenQuota's limit, in claude tokens per
@@ -426,6 +428,42 @@ func (st *story) play(ctx context.Context) error {
 		return err
 	}
 	time.Sleep(3 * time.Second)
+	st.show(ctx, base)
+
+	st.begin("A burst at 3 times the TokenQuota, against a provider quota equal to it")
+	base = st.snapshot()
+	throttled := func() int64 {
+		var n int64
+		for _, sim := range st.s.Sims {
+			n += sim.Stats().QuotaThrottled
+		}
+		return n
+	}
+	for _, role := range []string{"east", "west"} {
+		st.s.Sims[role].SetQuota(upstreamsim.Quota{TokensPerMinute: st.s.opts.TokensPerMinute})
+	}
+	throttledBefore := throttled()
+	st.setMix(mix{0.45, 1.50, 1.05})
+	trigger = time.Now()
+	if err := st.expect(ctx, trigger, TBurstRefused, 30*time.Second, func() (bool, error) {
+		d := st.s.Loads["report-summarizer"].Snapshot().Sub(base["report-summarizer"])
+		return d.Outcomes["refused:admission_shed"] > 0, nil
+	}); err != nil {
+		return err
+	}
+	time.Sleep(70 * time.Second) // a whole minute of the provider's window at 3x
+	if err := st.expect(ctx, trigger, TBurstHeld, time.Second, func() (bool, error) {
+		if n := throttled() - throttledBefore; n > 0 {
+			return false, fmt.Errorf("the provider throttled %d calls", n)
+		}
+		d := st.s.Loads["checkout-assistant"].Snapshot().Sub(base["checkout-assistant"])
+		if d.Answered() != d.Outcomes["ok"] {
+			return false, fmt.Errorf("the critical workload's answers: %v", d.Outcomes)
+		}
+		return true, nil
+	}); err != nil {
+		return err
+	}
 	st.show(ctx, base)
 	return nil
 }

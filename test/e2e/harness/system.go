@@ -34,6 +34,7 @@ import (
 	"github.com/breakwater-dev/breakwater/internal/promsource"
 	"github.com/breakwater-dev/breakwater/internal/sidecar"
 	"github.com/breakwater-dev/breakwater/test/localproc"
+	"github.com/breakwater-dev/breakwater/test/redistest"
 	"github.com/breakwater-dev/breakwater/test/promtest"
 	"github.com/breakwater-dev/breakwater/test/testenv"
 	"github.com/breakwater-dev/breakwater/test/upstreamsim"
@@ -120,6 +121,7 @@ type System struct {
 	Sims         map[string]*upstreamsim.Server // by role: east, west, openai, search
 	simURLs      map[string]string
 	aws          *awsfake.Server
+	Redis        *redistest.Server // the admission store the guards share the TokenQuota in
 	PromURL      string
 	managerProc  *localproc.Proc
 	managerArgs  []string
@@ -170,6 +172,7 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 		{"starting the upstream simulator (two Bedrock regions, OpenAI-compatible, OpenSearch) and the AWS control-plane fake", s.startUpstreams},
 		{"starting kube-apiserver and etcd with the CRDs and the webhook configuration", s.startControlPlane},
 		{"picking ports and starting Prometheus", s.startPrometheus},
+		{"starting Redis, the admission store the guards share the TokenQuota's budget in", s.startRedis},
 		{"starting the manager (controllers, control loops, injection webhook)", s.startManager},
 		{"applying the demo's ModelEndpoints, RetrievalBackend, TokenQuota, FailoverPolicy, GenAIWorkloads and Deployments", s.apply},
 		{"creating the Deployments' pods through the API server (the webhook injects the guard)", s.createPods},
@@ -216,6 +219,16 @@ func (s *System) build(ctx context.Context) error {
 			return fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
 		}
 	}
+	return nil
+}
+
+func (s *System) startRedis(context.Context) error {
+	r, err := redistest.Launch(s.procs.LogDir)
+	if err != nil {
+		return err
+	}
+	s.Redis = r
+	s.stops = append(s.stops, r.Stop)
 	return nil
 }
 
@@ -343,6 +356,9 @@ func (s *System) startManager(ctx context.Context) error {
 		"--aws-sources=true",
 		"--aws-servicequotas-endpoint=" + s.aws.URL(), "--aws-cloudwatch-endpoint=" + s.aws.URL(),
 		"--aws-bedrock-endpoint=" + s.aws.URL(),
+		// Shared admission; longer than production's 10ms timeout, since this machine runs
+		// everything at once.
+		"--admission-store-addresses=" + s.Redis.Addr, "--admission-store-timeout=100ms",
 	}
 	s.managerEnv = []string{"AWS_ACCESS_KEY_ID=" + accessKeyID, "AWS_SECRET_ACCESS_KEY=" + secretAccessKey,
 		"AWS_REGION=" + PrimaryTarget, "AWS_EC2_METADATA_DISABLED=true"}
