@@ -57,7 +57,8 @@ func TestStory(t *testing.T) {
 		want := []string{harness.TGuardsFailOver, harness.TManagerShifts, harness.TAllOnBackup, harness.TFailbackStarts,
 			harness.TFailbackDone, harness.TQuotaWarning, harness.TClampLowered, harness.TQuotaShedding,
 			harness.TSheddableScaled, harness.TStandardScaled, harness.TQuotaNormal, harness.TStandardRestored,
-			harness.TSheddableRestored, harness.TBurstRefused, harness.TBurstHeld}
+			harness.TSheddableRestored, harness.TBurstRefused, harness.TBurstHeld,
+			harness.TBurstRestored}
 		if len(tl.Transitions) != len(want) {
 			t.Fatalf("%d transitions, want %d", len(tl.Transitions), len(want))
 		}

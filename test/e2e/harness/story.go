@@ -69,6 +69,7 @@ const (
 	TSheddableRestored = "report-summarizer restored"
 	TBurstRefused      = "admission refuses sheddable calls at the request"
 	TBurstHeld         = "a minute at 3x: no provider throttle, every critical call served"
+	TBurstRestored     = "after the burst, every workload restored"
 )
 
 // mix is a load level: each workload's share of the TokenQuota's limit, in claude tokens per
@@ -462,6 +463,21 @@ func (st *story) play(ctx context.Context) error {
 		}
 		return true, nil
 	}); err != nil {
+		return err
+	}
+	// Demand falls back; the workloads the quota shed come back (the second shed cycle of the
+	// story waits twice the cooldown before its first restore).
+	st.setMix(mix{0.10, 0.20, 0.15})
+	trigger = time.Now()
+	restored := func() (bool, error) {
+		for _, w := range Workloads {
+			if n, err := st.s.Replicas(ctx, w.Name); err != nil || n != w.Replicas {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	if err := st.expect(ctx, trigger, TBurstRestored, quotaLong+2*t.QuotaMinDwell+6*t.ScaleCooldn, restored); err != nil {
 		return err
 	}
 	st.show(ctx, base)

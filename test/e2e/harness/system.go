@@ -34,8 +34,8 @@ import (
 	"github.com/breakwater-dev/breakwater/internal/promsource"
 	"github.com/breakwater-dev/breakwater/internal/sidecar"
 	"github.com/breakwater-dev/breakwater/test/localproc"
-	"github.com/breakwater-dev/breakwater/test/redistest"
 	"github.com/breakwater-dev/breakwater/test/promtest"
+	"github.com/breakwater-dev/breakwater/test/redistest"
 	"github.com/breakwater-dev/breakwater/test/testenv"
 	"github.com/breakwater-dev/breakwater/test/upstreamsim"
 )
