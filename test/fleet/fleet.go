@@ -130,29 +130,44 @@ func (f *Fleet) start(o Options, simURL string) error {
 			if err := os.WriteFile(file, data, 0o600); err != nil {
 				return err
 			}
-			listen, err := localproc.FreeAddr()
+			g, err := f.startGuard(fmt.Sprintf("guard-%d-%s", n, c.Criticality), env, o.Bin, file)
 			if err != nil {
 				return err
 			}
-			admin, err := localproc.FreeAddr()
-			if err != nil {
-				return err
-			}
-			p, err := f.procs.Start(fmt.Sprintf("guard-%d-%s", n, c.Criticality), env, o.Bin, "--config-file="+file,
-				"--listen="+listen, "--admin-listen="+admin, "--log-level=warn")
-			if err != nil {
-				return err
-			}
-			f.Guards = append(f.Guards, &Guard{Criticality: c.Criticality, URL: "http://" + listen, Admin: "http://" + admin, Proc: p,
-				client: &http.Client{Timeout: 10 * time.Second}})
-		}
-	}
-	for _, g := range f.Guards {
-		if err := localproc.WaitHTTP(context.Background(), g.Proc, g.Admin+"/readyz", 20*time.Second); err != nil {
-			return err
+			g.Criticality = c.Criticality
+			f.Guards = append(f.Guards, g)
 		}
 	}
 	return nil
+}
+
+// startGuard starts one guard on free loopback ports and waits until it is ready, on other ports
+// when another process took one of them first.
+func (f *Fleet) startGuard(name string, env []string, bin, configFile string) (*Guard, error) {
+	var err error
+	for try := 0; try < 5; try++ {
+		var listen, admin string
+		if listen, err = localproc.FreeAddr(); err != nil {
+			return nil, err
+		}
+		if admin, err = localproc.FreeAddr(); err != nil {
+			return nil, err
+		}
+		var p *localproc.Proc
+		p, err = f.procs.Start(fmt.Sprintf("%s-%d", name, try), env, bin, "--config-file="+configFile,
+			"--listen="+listen, "--admin-listen="+admin, "--log-level=warn")
+		if err != nil {
+			return nil, err
+		}
+		if err = localproc.WaitHTTP(context.Background(), p, "http://"+admin+"/readyz", 20*time.Second); err == nil {
+			return &Guard{URL: "http://" + listen, Admin: "http://" + admin, Proc: p, client: &http.Client{Timeout: 10 * time.Second}}, nil
+		}
+		p.Stop(time.Second)
+		if !strings.Contains(localproc.Tail(p.Log, 4096), "address already in use") {
+			return nil, err
+		}
+	}
+	return nil, err
 }
 
 func (o Options) config(crit guardconfig.Criticality, simURL string) guardconfig.Config {
