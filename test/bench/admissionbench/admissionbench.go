@@ -161,8 +161,12 @@ func overshootRun(ctx context.Context, rdb redis.UniversalClient, enforcement ad
 			s = nil
 		}
 		guards[i] = admission.NewAdmitter(s, errs, now)
-		defer guards[i].Close()
 	}
+	defer func() {
+		for _, g := range guards {
+			g.Close()
+		}
+	}()
 	// Each guard asks 2 requests of 150 tokens (settled to 100) a second: 30 a second, 180000
 	// tokens a minute, 3 times the quota. Settles are asynchronous in the shared store: the clock
 	// moves on while they are in flight, as on a real fleet.
