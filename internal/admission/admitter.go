@@ -125,10 +125,15 @@ func (a *Admitter) Close() {
 func (a *Admitter) key(q Quota) *keyState {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	k := a.keys[q.redisKey()]
+	return a.keyLocked(q)
+}
+
+// keyLocked is key with a.mu held.
+func (a *Admitter) keyLocked(q Quota) *keyState {
+	k := a.keys[q.Key]
 	if k == nil {
 		k = &keyState{share: FullShare}
-		a.keys[q.redisKey()] = k
+		a.keys[q.Key] = k
 	}
 	k.quota = q
 	return k
@@ -243,34 +248,45 @@ func (a *Admitter) Settle(t Ticket, actual int64, sent bool) {
 
 // Throttled tells the admitter that a provider throttled a request it admitted: the quotas'
 // learned share drops, in the store for the whole fleet, or locally while on the fallback share.
+// Each quota is lowered at most once per cooldown from this guard, so a storm of throttles is not
+// a storm of store calls (the store applies the same cooldown across the fleet).
 func (a *Admitter) Throttled(t Ticket) {
 	if !t.Admitted || len(t.shared) == 0 {
 		return
 	}
-	if t.decided {
-		go func() {
-			shares, err := a.store.Throttled(context.Background(), t.shared)
-			if err != nil {
-				return
-			}
-			a.setShares(t.shared, shares, a.now())
-		}()
-		return
-	}
 	now := a.now()
+	var due []*keyState
+	var dueQuotas []Quota
+	a.mu.Lock()
 	for _, q := range t.shared {
-		k := a.key(q)
-		a.mu.Lock()
+		k := a.keyLocked(q)
 		if now.Sub(k.lowered) >= throttleCooldown {
 			k.lowered = now
-			k.share, k.shareAt = max(shareFloor, k.shareNow(now)*throttleKeepPercent/100), now
-			share := k.share
-			a.mu.Unlock()
-			a.obs.Share(q.Key, share)
-			continue
+			due, dueQuotas = append(due, k), append(dueQuotas, q)
 		}
-		a.mu.Unlock()
 	}
+	if !t.decided {
+		for _, k := range due {
+			k.share, k.shareAt = max(shareFloor, k.shareNow(now)*throttleKeepPercent/100), now
+		}
+	}
+	a.mu.Unlock()
+	if len(due) == 0 {
+		return
+	}
+	if !t.decided {
+		for i, k := range due {
+			a.obs.Share(dueQuotas[i].Key, k.share)
+		}
+		return
+	}
+	go func() {
+		shares, err := a.store.Throttled(context.Background(), dueQuotas)
+		if err != nil {
+			return
+		}
+		a.setShares(dueQuotas, shares, a.now(), nil)
+	}()
 }
 
 // Shares returns each known quota's learned share as this guard last saw it.
@@ -288,31 +304,29 @@ func (a *Admitter) Shares() map[string]int64 {
 // remember keeps what the store said of each quota: the fallback needs the fleet's usage, and
 // the learned share applies to the fallback share too.
 func (a *Admitter) remember(quotas []Quota, d Decision) {
-	now := a.now()
-	a.setShares(quotas, d.Shares, now)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for i, q := range quotas {
-		if i < len(d.Used) && i < len(d.Epochs) {
-			k := a.keys[q.redisKey()]
-			k.used, k.usedAt, k.epoch = d.Used[i], now, d.Epochs[i]
-		}
-	}
+	a.setShares(quotas, d.Shares, a.now(), func(i int, k *keyState, now time.Time) {
+		k.used, k.usedAt, k.epoch = d.Used[i], now, d.Epochs[i]
+	})
 }
 
-func (a *Admitter) setShares(quotas []Quota, shares []int64, now time.Time) {
-	for i, q := range quotas {
-		if i >= len(shares) {
-			return
+// setShares records the store's shares (and, with also, more of its answer) under one lock, and
+// reports the shares that changed.
+func (a *Admitter) setShares(quotas []Quota, shares []int64, now time.Time, also func(i int, k *keyState, now time.Time)) {
+	var changed []int
+	a.mu.Lock()
+	for i, q := range quotas[:min(len(quotas), len(shares))] {
+		k := a.keyLocked(q)
+		if k.shareNow(now) != shares[i] {
+			changed = append(changed, i)
 		}
-		k := a.key(q)
-		a.mu.Lock()
-		changed := k.shareNow(now) != shares[i]
 		k.share, k.shareAt = shares[i], now
-		a.mu.Unlock()
-		if changed {
-			a.obs.Share(q.Key, shares[i])
+		if also != nil {
+			also(i, k, now)
 		}
+	}
+	a.mu.Unlock()
+	for _, i := range changed {
+		a.obs.Share(quotas[i].Key, shares[i])
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/breakwater-dev/breakwater/internal/admission"
@@ -103,9 +104,10 @@ func (g *Guard) admissionFor(prev *admissionRuntime, c *guardconfig.AdmissionSto
 	return &admissionRuntime{key: key, admitter: admission.NewAdmitter(store, obs, g.now), client: client}, nil
 }
 
-// admissionQuotas turns the config's quotas into each endpoint's list.
-func admissionQuotas(c guardconfig.Admission) map[string][]admission.Quota {
-	out := map[string][]admission.Quota{}
+// admissionQuotas turns the config's quotas into each endpoint's list, with the decision series of
+// each quota (shared by the endpoints it covers).
+func admissionQuotas(c guardconfig.Admission) (map[string][]admission.Quota, map[string][]*quotaSeries) {
+	quotas, series := map[string][]admission.Quota{}, map[string][]*quotaSeries{}
 	for _, q := range c.Quotas {
 		aq := admission.Quota{
 			Key: q.Namespace + "/" + q.Name, Namespace: q.Namespace,
@@ -116,11 +118,32 @@ func admissionQuotas(c guardconfig.Admission) map[string][]admission.Quota {
 		if q.Enforcement == guardconfig.EnforcementLocal {
 			aq.Enforcement = admission.Local
 		}
+		qs := &quotaSeries{key: aq.Key}
 		for _, e := range q.Endpoints {
-			out[e] = append(out[e], aq)
+			quotas[e] = append(quotas[e], aq)
+			series[e] = append(series[e], qs)
 		}
 	}
-	return out
+	return quotas, series
+}
+
+// Label values of AdmissionDecisions by index, for quotaSeries.
+var (
+	admissionModes   = [...]string{metrics.AdmissionModeShared, metrics.AdmissionModeLocal}
+	admissionResults = [...]string{metrics.AdmissionAdmitted, metrics.AdmissionRefusedShed, metrics.AdmissionRefusedLimit}
+)
+
+// quotaSeries are one quota's AdmissionDecisions series by mode and result, resolved at first use
+// like a target's (series.go): no lookup by label values on the request path.
+type quotaSeries struct {
+	key       string
+	decisions [len(admissionModes)][len(admissionResults)]lazyCounter
+}
+
+func (s *quotaSeries) decision(m *metrics.Metrics, mode, result int) prometheus.Counter {
+	return s.decisions[mode][result].get(func() prometheus.Counter {
+		return m.AdmissionDecisions.WithLabelValues(s.key, admissionModes[mode], admissionResults[result])
+	})
 }
 
 func admissionClass(c guardconfig.Criticality) admission.Class {
@@ -137,13 +160,13 @@ func admissionClass(c guardconfig.Criticality) admission.Class {
 // the refusal.
 func (g *Guard) admit(ctx context.Context, x *exchange, tokens int64) (admission.Ticket, bool) {
 	t := x.st.admitter.Reserve(ctx, admissionClass(x.st.criticality), tokens, x.ep.quotas)
-	mode := metrics.AdmissionModeLocal
+	mode := 1 // local
 	if t.Mode == admission.Shared {
-		mode = metrics.AdmissionModeShared
+		mode = 0
 	}
 	if t.Admitted {
-		for _, q := range x.ep.quotas {
-			g.metrics.AdmissionDecisions.WithLabelValues(q.Key, mode, metrics.AdmissionAdmitted).Inc()
+		for _, qs := range x.ep.quotaSeries {
+			qs.decision(g.metrics, mode, 0).Inc()
 		}
 		return t, true
 	}
@@ -152,13 +175,17 @@ func (g *Guard) admit(ctx context.Context, x *exchange, tokens int64) (admission
 		x.outcome = metrics.OutcomeCanceled
 		return t, false
 	}
-	result, reason := metrics.AdmissionRefusedLimit, ReasonAdmissionExhausted
+	result, reason := 2, ReasonAdmissionExhausted
 	message := "the token quota " + t.Quota + " has no room for this request in the last minute"
 	if t.Reason == admission.ReasonShed {
-		result, reason = metrics.AdmissionRefusedShed, ReasonAdmissionShed
+		result, reason = 1, ReasonAdmissionShed
 		message = "the token quota " + t.Quota + " is above its shed threshold: sheddable requests wait"
 	}
-	g.metrics.AdmissionDecisions.WithLabelValues(t.Quota, mode, result).Inc()
+	for _, qs := range x.ep.quotaSeries {
+		if qs.key == t.Quota {
+			qs.decision(g.metrics, mode, result).Inc()
+		}
+	}
 	setRetryAfter(x.w.Header(), time.Second)
 	g.rejectModel(x, http.StatusTooManyRequests, reason, message)
 	return t, false

@@ -38,6 +38,7 @@ type endpoint struct {
 	policy      retryPolicy
 	series      *series           // of requests that reached no target (target "")
 	quotas      []admission.Quota // fleet-wide admission quotas covering this endpoint
+	quotaSeries []*quotaSeries    // their decision series, in the same order
 }
 
 // soonestProbe is how long until the first of the endpoint's open breakers lets a probe through.
@@ -168,8 +169,9 @@ func (g *Guard) compile(c *guardconfig.Config) (*state, *protections, error) {
 			return nil, nil, err
 		}
 		next.admission, st.admitter = rt, rt.admitter
-		for name, qs := range admissionQuotas(c.Admission) {
-			st.endpoints[name].quotas = qs
+		quotas, series := admissionQuotas(c.Admission)
+		for name, qs := range quotas {
+			st.endpoints[name].quotas, st.endpoints[name].quotaSeries = qs, series[name]
 		}
 	}
 	for i, bc := range c.RetrievalBackends {
