@@ -15,12 +15,9 @@ import (
 
 	breakwaterv1alpha1 "github.com/breakwater-dev/breakwater/api/v1alpha1"
 	"github.com/breakwater-dev/breakwater/internal/admission"
+	"github.com/breakwater-dev/breakwater/internal/policy"
 	"github.com/breakwater-dev/breakwater/internal/render"
 )
-
-// learnedEventStep is how far (in points of the configured limits) the learned limit must move
-// for an Event: the share moves a little with every throttle and every minute of recovery.
-const learnedEventStep = 10.0
 
 // observeAdmission writes status.admission and the AdmissionStoreAvailable condition: what the
 // guards enforce at the request, how many guards share the quota, and, with a shared store, the
@@ -76,14 +73,11 @@ func (r *TokenQuotaReconciler) observeAdmission(ctx context.Context, q *breakwat
 	return cond
 }
 
-// learnedLimit is the limit the control loop decides on: the tokens-per-minute limit in force at
-// the request, which is the learned one when the provider throttled below the configured limit.
-// Then usage held at the learned limit by admission reads as the quota being used up, and the
-// loop sheds the workloads admission keeps refusing instead of leaving them running for nothing.
+// learnedLimit is limit with the tokens-per-minute one the control loop decides on
+// (policy.DecisionTokensPerMinute): the learned one with shared admission below the configured.
 func learnedLimit(q *breakwaterv1alpha1.TokenQuota, limit resolvedLimit) resolvedLimit {
-	if a := q.Status.Admission; a != nil && a.Enforcement == breakwaterv1alpha1.EnforcementShared &&
-		a.LearnedTokensPerMinute != nil && *a.LearnedTokensPerMinute > 0 && *a.LearnedTokensPerMinute < limit.tokensPerMinute {
-		limit.tokensPerMinute = *a.LearnedTokensPerMinute
+	if a := q.Status.Admission; a != nil && a.Enforcement == breakwaterv1alpha1.EnforcementShared && a.LearnedTokensPerMinute != nil {
+		limit.tokensPerMinute = policy.DecisionTokensPerMinute(limit.tokensPerMinute, *a.LearnedTokensPerMinute)
 	}
 	return limit
 }
@@ -114,12 +108,12 @@ func (r *TokenQuotaReconciler) announceLearned(q *breakwaterv1alpha1.TokenQuota,
 	if st.LearnedTokensPerMinute != nil {
 		limits = fmt.Sprintf(" (%d tokens/min)", *st.LearnedTokensPerMinute)
 	}
-	switch {
-	case percent <= before-learnedEventStep:
+	switch policy.LearnedLimitChange(before, percent) {
+	case -1:
 		r.status.recorder.Eventf(q, nil, corev1.EventTypeWarning, breakwaterv1alpha1.ReasonLearnedLimitLowered, "LearnLimit",
 			"The provider throttled requests this quota admitted: the guards now admit up to %s%% of the configured limits%s, from %.1f%%",
 			st.LearnedPercent, limits, before)
-	case percent >= before+learnedEventStep || (percent == 100 && before < 100):
+	case 1:
 		r.status.recorder.Eventf(q, nil, corev1.EventTypeNormal, breakwaterv1alpha1.ReasonLearnedLimitRaised, "LearnLimit",
 			"The learned limit climbed back to %s%% of the configured limits%s, from %.1f%%", st.LearnedPercent, limits, before)
 	default:
